@@ -1,0 +1,115 @@
+/**
+ * Proto framing: every Aerospike request and reply is one or more frames of an
+ * 8-byte header (version 2, type, 48-bit big-endian body size) and a body.
+ *
+ *   type 1  info      body: "cmd\ncmd\n" / "cmd\tvalue\n..."
+ *   type 3  message   body: one or more AS_MSG messages back to back
+ *   type 4  compressed body: u64 BE uncompressed size, then a zlib stream holding a
+ *                      complete proto frame (header + body) of type 3
+ */
+import { inflateSync } from 'node:zlib';
+
+export const PROTO_VERSION = 2;
+export const PROTO_HEADER_SIZE = 8;
+
+export const ProtoType = {
+  INFO: 1,
+  ADMIN: 2,
+  MESSAGE: 3,
+  COMPRESSED: 4,
+} as const;
+
+/** Bodies larger than this are refused as a corrupt or hostile stream (the server caps at 128 MiB). */
+export const MAX_BODY_SIZE = 128 * 1024 * 1024;
+
+export interface Frame {
+  type: number;
+  body: Buffer;
+}
+
+export class ProtocolError extends Error {
+  readonly code = 'PROTOCOL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+export function encodeProtoHeader(type: number, bodySize: number, target = Buffer.allocUnsafe(PROTO_HEADER_SIZE), offset = 0): Buffer {
+  target[offset] = PROTO_VERSION;
+  target[offset + 1] = type;
+  target.writeUIntBE(bodySize, offset + 2, 6);
+  return target;
+}
+
+export function encodeFrame(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(PROTO_HEADER_SIZE + body.length);
+  encodeProtoHeader(type, body.length, out, 0);
+  body.copy(out, PROTO_HEADER_SIZE);
+  return out;
+}
+
+/** Reads the header at `offset`; throws on a wrong version or an oversized body. */
+export function decodeProtoHeader(buf: Buffer, offset = 0): { type: number; size: number } {
+  const version = buf[offset];
+  if (version !== PROTO_VERSION) {
+    throw new ProtocolError(`bad proto version ${version} (expected ${PROTO_VERSION})`);
+  }
+  const size = buf.readUIntBE(offset + 2, 6);
+  if (size > MAX_BODY_SIZE) throw new ProtocolError(`proto body of ${size} bytes exceeds ${MAX_BODY_SIZE}`);
+  return { type: buf[offset + 1]!, size };
+}
+
+/** Unwraps a type-4 body into the frame it carries. */
+export function decompressFrame(body: Buffer): Frame {
+  if (body.length < 8) throw new ProtocolError('compressed frame shorter than its size prefix');
+  const inner = inflateSync(body.subarray(8));
+  const header = decodeProtoHeader(inner, 0);
+  if (inner.length !== PROTO_HEADER_SIZE + header.size) {
+    throw new ProtocolError(`compressed frame holds ${inner.length} bytes, header says ${PROTO_HEADER_SIZE + header.size}`);
+  }
+  return { type: header.type, body: inner.subarray(PROTO_HEADER_SIZE) };
+}
+
+/**
+ * Cuts a byte stream into whole frames, whatever the TCP segmentation: a frame split
+ * over several chunks is assembled, several frames in one chunk are all returned.
+ * Compressed frames are returned already unwrapped.
+ */
+export class FrameParser {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes needed before the next frame can be complete. */
+  private need = PROTO_HEADER_SIZE;
+
+  /** Bytes received but not yet returned as a frame. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // A large frame arrives in many chunks: join them once, when all of it is here.
+    if (this.pendingBytes < this.need) return [];
+    const frames: Frame[] = [];
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    let offset = 0;
+    this.need = PROTO_HEADER_SIZE;
+    while (buf.length - offset >= PROTO_HEADER_SIZE) {
+      const { type, size } = decodeProtoHeader(buf, offset);
+      const end = offset + PROTO_HEADER_SIZE + size;
+      if (end > buf.length) {
+        this.need = end - offset;
+        break;
+      }
+      const body = buf.subarray(offset + PROTO_HEADER_SIZE, end);
+      frames.push(type === ProtoType.COMPRESSED ? decompressFrame(body) : { type, body });
+      offset = end;
+    }
+    const rest = buf.subarray(offset);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return frames;
+  }
+}
