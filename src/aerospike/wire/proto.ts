@@ -35,7 +35,7 @@ export class ProtocolError extends Error {
   }
 }
 
-export function encodeProtoHeader(type: number, bodySize: number, target = Buffer.allocUnsafe(PROTO_HEADER_SIZE), offset = 0): Buffer {
+export function encodeProtoHeader(type: number, bodySize: number, target: Buffer = Buffer.allocUnsafe(PROTO_HEADER_SIZE), offset = 0): Buffer {
   target[offset] = PROTO_VERSION;
   target[offset + 1] = type;
   target.writeUIntBE(bodySize, offset + 2, 6);
