@@ -1,0 +1,369 @@
+/**
+ * Writes RawRecords back to the cluster, byte for byte, as an object-mode Writable.
+ *
+ * Records are grouped by the master node of their partition and sent as batch writes
+ * (batch-request.ts) of up to `batchSize` rows. Each node has at most
+ * `maxInFlightPerNode` batches in flight; when a node's queue is full as well, the
+ * Writable's callback is held until a batch of that node completes, so a fast source
+ * waits instead of filling memory. The callback is held too while maxInFlightPerNode ×
+ * batchSize rows wait for a retry (a node down, a partition without master). Bound: per
+ * node, maxInFlightPerNode × batchSize rows in flight plus batchSize queued; as many
+ * waiting for a retry; plus the Writable's own highWaterMark.
+ *
+ * Partial batches go out on the next turn of the event loop when the node has a free
+ * slot: a slow source sees low latency, a fast one full batches.
+ *
+ * Results: every record written to the stream gets exactly one `onResult` call (unless
+ * the stream is destroyed first), and `final` waits for all of them.
+ *   written  the server applied the write
+ *   fresher  policy generation-greater, and the stored record's generation is not lower
+ *            than the backup's (result GENERATION)
+ *   exists   policy create-only, and the record exists (result KEY_EXISTS)
+ *   expired  the record's void time has passed (plus extraTtlSeconds): not sent
+ *   failed   anything else; `resultCode` is the server's, or a client code:
+ *            -10 connection failed, -8 no node masters the partition, 9 timeout,
+ *            20 NAMESPACE_NOT_FOUND when the cluster has no such namespace, and
+ *            4 PARAMETER for a record without bins (not sent: the server stores no
+ *            empty records, and a backup record without bins has nothing to restore)
+ * A row whose result is transient (isTransientResultCode) and a batch lost to a network
+ * error are retried with backoff, re-routed on a refreshed partition map, up to
+ * `maxRetries` times. A retried write may have been applied before the failure: with
+ * create-only it then reports 'exists', with generation-greater possibly 'fresher'.
+ *
+ * Write policies (info2 / info3 of each row; RESPOND_ALL_OPS as the C client sets it):
+ *   generation-greater  WRITE|GENERATION_GT with the backup's generation; a missing record
+ *                       counts as generation 0, so a backup record (generation >= 1) is
+ *                       written unless the stored one is at least as fresh. Bins merge.
+ *   create-only         WRITE|CREATE_ONLY
+ *   replace             WRITE, info3 CREATE_OR_REPLACE: bins not in the backup are removed
+ *   ignore-generation   WRITE: bins merge into an existing record
+ * TTL: the original void time is restored (see restoreTtl); the record's generation on
+ * the server is the server's own (a write increments it), as with asrestore.
+ */
+import { Writable } from 'node:stream';
+import { restoreTtl, citrusleafNow, encodeBatchWrite, readBatchReply, type BatchWriteRow } from './batch-request.js';
+import type { Cluster } from './cluster.js';
+import { NamespaceNotFoundError } from '../errors.js';
+import { ClusterError, ConnectionError } from './errors.js';
+import type { Node } from './node.js';
+import type { RawRecord } from './types.js';
+import { partitionId } from './wire/digest.js';
+import { Info2, Info3 } from './wire/message.js';
+import { ProtoType, ProtocolError } from './wire/proto.js';
+import { ResultCode, isTransientResultCode } from './wire/result-codes.js';
+
+export type WritePolicy = 'generation-greater' | 'create-only' | 'replace' | 'ignore-generation';
+export type WriteOutcome = 'written' | 'fresher' | 'exists' | 'expired' | 'failed';
+
+export interface WriteResult {
+  record: RawRecord;
+  outcome: WriteOutcome;
+  resultCode: number;
+}
+
+export interface BatchWriterOptions {
+  /** Write every record into this namespace instead of its own. */
+  namespace?: string;
+  /** Default generation-greater. */
+  policy?: WritePolicy;
+  /** Added to the TTL of records that expire. */
+  extraTtlSeconds?: number;
+  /** Rows per batch; default 128. */
+  batchSize?: number;
+  /** Batches in flight per node; default 2. */
+  maxInFlightPerNode?: number;
+  /** Store the user key: default when the record has one; false never sends it. */
+  sendKey?: boolean;
+  onResult?: (r: WriteResult) => void;
+  /** Server timeout of a batch (ms); the client waits 1 s longer. Default 10000. */
+  timeoutMs?: number;
+  /** Retries of a row after transient failures; default 5. */
+  maxRetries?: number;
+}
+
+/** Client-side result codes (the C client's values) for rows the server never answered. */
+export const ClientResultCode = {
+  CONNECTION: -10,
+  INVALID_NODE: -8,
+  TIMEOUT: ResultCode.TIMEOUT,
+} as const;
+
+interface Pending {
+  record: RawRecord;
+  attempts: number;
+}
+
+interface NodeQueue {
+  node: Node;
+  rows: Pending[];
+  inFlight: number;
+}
+
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 3000;
+
+const POLICY_ATTRS: Record<WritePolicy, { info2: number; info3: number; sendGeneration: boolean }> = {
+  'generation-greater': { info2: Info2.WRITE | Info2.GENERATION_GT | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: true },
+  'create-only': { info2: Info2.WRITE | Info2.CREATE_ONLY | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
+  replace: { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: Info3.CREATE_OR_REPLACE, sendGeneration: false },
+  'ignore-generation': { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
+};
+
+export class BatchWriter extends Writable {
+  readonly stats: Record<WriteOutcome, number> & { failedByCode: Record<number, number> } = {
+    written: 0,
+    fresher: 0,
+    exists: 0,
+    expired: 0,
+    failed: 0,
+    failedByCode: {},
+  };
+  private readonly queues = new Map<Node, NodeQueue>();
+  private readonly policy: WritePolicy;
+  private readonly batchSize: number;
+  private readonly maxInFlight: number;
+  private readonly maxRetries: number;
+  private readonly timeoutMs: number;
+  /** Records accepted and not yet reported. */
+  private outstanding = 0;
+  /** The write callback held for backpressure, and the queue its record went to. */
+  private held: { queue: NodeQueue | undefined; callback: () => void } | undefined;
+  /** Rows waiting for a retry timer. */
+  private retrying = 0;
+  private finalCallback: ((error?: Error | null) => void) | undefined;
+  private flushScheduled = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly opts: BatchWriterOptions = {},
+  ) {
+    super({ objectMode: true });
+    this.policy = opts.policy ?? 'generation-greater';
+    if (!(this.policy in POLICY_ATTRS)) throw new TypeError(`unknown write policy "${this.policy}"`);
+    this.batchSize = opts.batchSize ?? 128;
+    this.maxInFlight = opts.maxInFlightPerNode ?? 2;
+    this.maxRetries = opts.maxRetries ?? 5;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    if (!(this.batchSize >= 1 && this.maxInFlight >= 1)) throw new RangeError('batchSize and maxInFlightPerNode must be at least 1');
+    const known = cluster.namespaces();
+    if (opts.namespace !== undefined && !known.includes(opts.namespace)) throw new NamespaceNotFoundError(opts.namespace, known);
+  }
+
+  override _write(record: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.outstanding++;
+    if (record.bins.length === 0) {
+      this.report(record, 'failed', ResultCode.PARAMETER);
+      return callback();
+    }
+    if (restoreTtl(record.voidTime, citrusleafNow(), this.opts.extraTtlSeconds) === undefined) {
+      this.report(record, 'expired', ResultCode.OK);
+      return callback();
+    }
+    const queue = this.enqueue({ record, attempts: 0 });
+    if (this.isBlocked(queue)) this.held = { queue, callback: () => callback() };
+    else callback();
+  }
+
+  /** True while a writer should wait: the record's node is saturated, or too many rows wait for a retry. */
+  private isBlocked(queue: NodeQueue | undefined): boolean {
+    if (this.retrying >= this.batchSize * this.maxInFlight) return true;
+    return queue !== undefined && queue.rows.length >= this.batchSize && queue.inFlight >= this.maxInFlight;
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    if (held && !this.isBlocked(held.queue)) {
+      this.held = undefined;
+      held.callback();
+    }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.finalCallback = callback;
+    this.flush();
+    this.checkFinal();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    callback(err);
+  }
+
+  private namespaceOf(record: RawRecord): string {
+    return this.opts.namespace ?? record.namespace;
+  }
+
+  /** Routes a record to its master's queue and sends what can go; undefined when it has no master. */
+  private enqueue(p: Pending): NodeQueue | undefined {
+    const namespace = this.namespaceOf(p.record);
+    const node = this.cluster.ownerOf(namespace, partitionId(p.record.digest));
+    if (!node) {
+      if (this.cluster.namespaces().includes(namespace)) this.retryLater([p], ClientResultCode.INVALID_NODE);
+      else this.report(p.record, 'failed', ResultCode.NAMESPACE_NOT_FOUND);
+      return undefined;
+    }
+    let queue = this.queues.get(node);
+    if (!queue) {
+      queue = { node, rows: [], inFlight: 0 };
+      this.queues.set(node, queue);
+    }
+    queue.rows.push(p);
+    while (queue.inFlight < this.maxInFlight && queue.rows.length >= this.batchSize) this.send(queue);
+    this.scheduleFlush();
+    return queue;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Sends partial batches on nodes with a free slot. */
+  private flush(): void {
+    if (this.stopped) return;
+    for (const queue of this.queues.values()) {
+      while (queue.inFlight < this.maxInFlight && queue.rows.length > 0) this.send(queue);
+    }
+  }
+
+  private send(queue: NodeQueue): void {
+    const batch = queue.rows.splice(0, this.batchSize);
+    queue.inFlight++;
+    this.sendBatch(queue.node, batch)
+      .catch((err: Error) => this.destroy(err))
+      .finally(() => {
+        queue.inFlight--;
+        this.afterBatch(queue);
+      });
+  }
+
+  private afterBatch(queue: NodeQueue): void {
+    if (this.stopped) return;
+    while (queue.inFlight < this.maxInFlight && queue.rows.length >= this.batchSize) this.send(queue);
+    if (queue.rows.length > 0) this.scheduleFlush();
+    this.releaseHeld();
+    if (queue.rows.length === 0 && queue.inFlight === 0) this.queues.delete(queue.node);
+    this.checkFinal();
+  }
+
+  /** One batch round trip; rows without a final result are retried. Throws only on protocol errors. */
+  private async sendBatch(node: Node, batch: Pending[]): Promise<void> {
+    const nowCl = citrusleafNow();
+    const attrs = POLICY_ATTRS[this.policy];
+    const rows: BatchWriteRow[] = [];
+    const sent: Pending[] = [];
+    for (const p of batch) {
+      const ttl = restoreTtl(p.record.voidTime, nowCl, this.opts.extraTtlSeconds);
+      if (ttl === undefined) {
+        this.report(p.record, 'expired', ResultCode.OK);
+        continue;
+      }
+      const r = p.record;
+      rows.push({
+        digest: r.digest,
+        namespace: this.namespaceOf(r),
+        set: r.set,
+        key: this.opts.sendKey === false ? undefined : r.userKey,
+        info2: attrs.info2,
+        info3: attrs.info3,
+        generation: attrs.sendGeneration ? r.generation : 0,
+        ttl,
+        bins: r.bins,
+      });
+      sent.push(p);
+    }
+    if (rows.length === 0) return;
+
+    const answered = new Array<boolean>(sent.length).fill(false);
+    let lastCode: number | undefined;
+    let conn;
+    try {
+      conn = await node.acquire();
+      conn.write(encodeBatchWrite(rows, this.timeoutMs));
+      while (lastCode === undefined) {
+        const frame = await conn.readFrame(this.timeoutMs + 1000);
+        if (frame.type !== ProtoType.MESSAGE) throw new ProtocolError(`unexpected proto type ${frame.type} in a batch reply`);
+        lastCode = readBatchReply(frame.body, (row) => {
+          const p = sent[row.index];
+          if (!p || answered[row.index]) throw new ProtocolError(`batch reply names row ${row.index} of ${sent.length}`);
+          answered[row.index] = true;
+          this.settle(p, row.resultCode);
+        });
+      }
+      node.release(conn);
+    } catch (err) {
+      if (conn) node.discard(conn);
+      if (err instanceof ConnectionError) lastCode = err.isTimeout ? ClientResultCode.TIMEOUT : ClientResultCode.CONNECTION;
+      else if (err instanceof ClusterError) lastCode = ClientResultCode.INVALID_NODE; // the node left the cluster
+      else throw err;
+    }
+    const unanswered = sent.filter((_, i) => !answered[i]);
+    if (unanswered.length === 0) return;
+    // The server or the network dropped these rows: a batch-level error applies to each.
+    const code = lastCode === ResultCode.OK ? ClientResultCode.CONNECTION : lastCode;
+    if (code < 0 || isTransientResultCode(code)) this.retryLater(unanswered, code);
+    else for (const p of unanswered) this.report(p.record, 'failed', code);
+  }
+
+  /** Turns a row's result code into its outcome, or a retry. */
+  private settle(p: Pending, code: number): void {
+    if (code === ResultCode.OK) this.report(p.record, 'written', code);
+    else if (code === ResultCode.GENERATION && this.policy === 'generation-greater') this.report(p.record, 'fresher', code);
+    else if (code === ResultCode.KEY_EXISTS && this.policy === 'create-only') this.report(p.record, 'exists', code);
+    else if (isTransientResultCode(code)) this.retryLater([p], code);
+    else this.report(p.record, 'failed', code);
+  }
+
+  private retryLater(rows: Pending[], code: number): void {
+    const retry: Pending[] = [];
+    for (const p of rows) {
+      if (++p.attempts > this.maxRetries) this.report(p.record, 'failed', code);
+      else retry.push(p);
+    }
+    if (retry.length === 0) return;
+    this.retrying += retry.length;
+    const attempts = Math.max(...retry.map((p) => p.attempts));
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.cluster
+        .refresh()
+        .catch(() => undefined)
+        .then(() => {
+          if (this.stopped) return;
+          this.retrying -= retry.length;
+          for (const p of retry) this.enqueue(p);
+          this.releaseHeld();
+          this.checkFinal();
+        });
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  private report(record: RawRecord, outcome: WriteOutcome, resultCode: number): void {
+    this.outstanding--;
+    this.stats[outcome]++;
+    if (outcome === 'failed') this.stats.failedByCode[resultCode] = (this.stats.failedByCode[resultCode] ?? 0) + 1;
+    try {
+      this.opts.onResult?.({ record, outcome, resultCode });
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  private checkFinal(): void {
+    if (this.finalCallback && this.outstanding === 0) {
+      const cb = this.finalCallback;
+      this.finalCallback = undefined;
+      cb();
+    }
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Per-partition bookkeeping of a scan (the C client's partition tracker), in two parts:
+ *
+ * - PartitionProgress: for each requested partition, the digest of the last record seen
+ *   and whether the partition is done. Digests are copied into one preallocated buffer,
+ *   so recording progress allocates nothing per record.
+ * - PartitionTracker: schedules partitions onto node scans. A partition is pending,
+ *   running (handed to exactly one node scan) or done; a retry resumes it strictly below
+ *   the last digest its scans produced. A partition is done only when the node scan that
+ *   carried it ended normally (LAST with result 0) without reporting it unavailable.
+ *   Failures are counted per partition and reset whenever the partition yields a record,
+ *   so a partition that keeps making progress is never given up on.
+ */
+import { PARTITION_COUNT } from './types.js';
+import { partitionId } from './wire/digest.js';
+
+const DIGEST_SIZE = 20;
+
+export interface PartitionCursor {
+  id: number;
+  /** Resume strictly below this digest (records are returned in descending digest order). */
+  lastDigest?: Buffer;
+}
+
+export class PartitionProgress {
+  readonly requested: readonly number[];
+  private readonly isRequested = new Uint8Array(PARTITION_COUNT);
+  private readonly hasDigest = new Uint8Array(PARTITION_COUNT);
+  private readonly isDone = new Uint8Array(PARTITION_COUNT);
+  private readonly digests = Buffer.alloc(PARTITION_COUNT * DIGEST_SIZE);
+  private doneCount = 0;
+
+  /** Validates the cursors: ids in range, each once, a digest of its own partition. */
+  constructor(cursors: readonly PartitionCursor[]) {
+    const ids: number[] = [];
+    for (const c of cursors) {
+      if (!Number.isInteger(c.id) || c.id < 0 || c.id >= PARTITION_COUNT) throw new RangeError(`partition id ${c.id} is not in 0..${PARTITION_COUNT - 1}`);
+      if (this.isRequested[c.id]) throw new RangeError(`partition ${c.id} is listed twice`);
+      this.isRequested[c.id] = 1;
+      ids.push(c.id);
+      if (c.lastDigest) {
+        if (c.lastDigest.length !== DIGEST_SIZE || partitionId(c.lastDigest) !== c.id) {
+          throw new RangeError(`lastDigest of partition ${c.id} is not a 20-byte digest of that partition`);
+        }
+        c.lastDigest.copy(this.digests, c.id * DIGEST_SIZE);
+        this.hasDigest[c.id] = 1;
+      }
+    }
+    this.requested = ids;
+  }
+
+  get isComplete(): boolean {
+    return this.doneCount === this.requested.length;
+  }
+
+  get unfinishedCount(): number {
+    return this.requested.length - this.doneCount;
+  }
+
+  /** The last digest of a partition (a view: copy it to keep it), or undefined. */
+  lastDigest(id: number): Buffer | undefined {
+    return this.hasDigest[id] ? this.digests.subarray(id * DIGEST_SIZE, (id + 1) * DIGEST_SIZE) : undefined;
+  }
+
+  /** Records the digest of a record; returns its partition id. */
+  record(digest: Buffer): number {
+    const id = partitionId(digest);
+    digest.copy(this.digests, id * DIGEST_SIZE, 0, DIGEST_SIZE);
+    this.hasDigest[id] = 1;
+    return id;
+  }
+
+  markDone(ids: readonly number[]): void {
+    for (const id of ids) {
+      if (this.isRequested[id] && !this.isDone[id]) {
+        this.isDone[id] = 1;
+        this.doneCount++;
+      }
+    }
+  }
+
+  isPartitionDone(id: number): boolean {
+    return this.isDone[id] === 1;
+  }
+
+  /** Unfinished partitions with copies of their last digests. */
+  cursors(): PartitionCursor[] {
+    const out: PartitionCursor[] = [];
+    for (const id of this.requested) {
+      if (this.isDone[id]) continue;
+      const d = this.lastDigest(id);
+      out.push(d ? { id, lastDigest: Buffer.from(d) } : { id });
+    }
+    return out;
+  }
+
+  donePartitions(): number[] {
+    return this.requested.filter((id) => this.isDone[id]);
+  }
+
+  unfinishedPartitions(): number[] {
+    return this.requested.filter((id) => !this.isDone[id]);
+  }
+}
+
+export class PartitionTracker {
+  /** What the node scans produced: the resume points of retries. */
+  readonly progress: PartitionProgress;
+  private readonly running = new Uint8Array(PARTITION_COUNT);
+  private readonly failures = new Uint16Array(PARTITION_COUNT);
+
+  constructor(cursors: readonly PartitionCursor[]) {
+    this.progress = new PartitionProgress(cursors);
+  }
+
+  get isComplete(): boolean {
+    return this.progress.isComplete;
+  }
+
+  get unfinishedCount(): number {
+    return this.progress.unfinishedCount;
+  }
+
+  /** Partitions neither done nor running, now marked running. */
+  takePending(): number[] {
+    const out: number[] = [];
+    for (const id of this.progress.requested) {
+      if (!this.running[id] && !this.progress.isPartitionDone(id)) {
+        this.running[id] = 1;
+        out.push(id);
+      }
+    }
+    return out;
+  }
+
+  /** Where a retry of the partition starts: below this digest, or from the start. */
+  resumeDigest(id: number): Buffer | undefined {
+    return this.progress.lastDigest(id);
+  }
+
+  /** A node scan produced this record. */
+  produced(digest: Buffer): void {
+    this.failures[this.progress.record(digest)] = 0;
+  }
+
+  done(ids: readonly number[]): void {
+    for (const id of ids) this.running[id] = 0;
+    this.progress.markDone(ids);
+  }
+
+  /**
+   * Puts running partitions back to pending after a failure; returns the largest count of
+   * failures in a row among them (the caller gives up past its retry limit).
+   */
+  failed(ids: readonly number[]): number {
+    let worst = 0;
+    for (const id of ids) {
+      if (!this.running[id]) continue;
+      this.running[id] = 0;
+      worst = Math.max(worst, ++this.failures[id]!);
+    }
+    return worst;
+  }
+}
+
+/**
+ * Progress as the consumer sees it: a record counts once it left the stream's buffer,
+ * and a partition is done once every record pushed before its end left it. Pushed
+ * records and partition ends wait in a FIFO until then (at most the records buffered in
+ * the stream plus a few end markers).
+ */
+export class ConsumedProgress {
+  readonly progress: PartitionProgress;
+  private log: Array<Buffer | readonly number[]> = [];
+  private head = 0;
+  private pushed = 0;
+  private applied = 0;
+
+  constructor(cursors: readonly PartitionCursor[]) {
+    this.progress = new PartitionProgress(cursors);
+  }
+
+  pushedRecord(digest: Buffer): void {
+    this.log.push(digest);
+    this.pushed++;
+  }
+
+  pushedDone(ids: readonly number[]): void {
+    this.log.push(ids);
+  }
+
+  /** Applies what the consumer took, given how many records the stream still buffers. */
+  settle(buffered: number): void {
+    const consumed = this.pushed - buffered;
+    while (this.head < this.log.length) {
+      const entry = this.log[this.head]!;
+      if (Buffer.isBuffer(entry)) {
+        if (this.applied >= consumed) break;
+        this.progress.record(entry);
+        this.applied++;
+      } else {
+        this.progress.markDone(entry);
+      }
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.log.length) {
+      this.log = this.log.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

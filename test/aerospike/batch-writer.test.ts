@@ -1,0 +1,252 @@
+/**
+ * BatchWriter against scripted nodes: what each policy sends, how results map to
+ * outcomes, retries, routing and backpressure. The policies' effect on real data is
+ * covered by batch-writer-cluster.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TTL_NEVER_EXPIRE, citrusleafNow } from '../../src/aerospike/batch-request.js';
+import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../src/aerospike/batch-writer.js';
+import { Cluster } from '../../src/aerospike/cluster.js';
+import type { RawRecord } from '../../src/aerospike/types.js';
+import { partitionId } from '../../src/aerospike/wire/digest.js';
+import { Info1, Info2, Info3 } from '../../src/aerospike/wire/message.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { batchReply, batchRows, startFakeNode, type BatchRowRequest, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function fake(opts: FakeNodeOptions): Promise<FakeNode> {
+  const node = await startFakeNode(opts);
+  cleanup.push(() => node.close());
+  return node;
+}
+
+async function connect(hosts: string): Promise<Cluster> {
+  const cluster = await Cluster.connect({ hosts });
+  cleanup.push(() => cluster.close());
+  return cluster;
+}
+
+/** A node answering every batch row with `resultCode(row)`; it records every row it got. */
+function batchNode(resultCode: (row: BatchRowRequest) => number, rows: BatchRowRequest[] = []): FakeNodeOptions['onMessage'] {
+  return (request, send) => {
+    const got = batchRows(request);
+    rows.push(...got);
+    for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: resultCode(r) })))) send(f);
+  };
+}
+
+function record(i: number, extra: Partial<RawRecord> = {}): RawRecord {
+  return {
+    namespace: 'test',
+    set: 'w',
+    digest: randomBytes(20),
+    generation: 3,
+    voidTime: 0,
+    bins: [{ name: 'v', type: 1, value: Buffer.from([0, 0, 0, 0, 0, 0, 0, i & 0xff]) }],
+    ...extra,
+  };
+}
+
+async function writeAll(cluster: Cluster, records: RawRecord[], opts: BatchWriterOptions = {}): Promise<{ writer: BatchWriter; results: WriteResult[] }> {
+  const results: WriteResult[] = [];
+  const writer = new BatchWriter(cluster, { ...opts, onResult: (r) => results.push(r) });
+  await pipeline(Readable.from(records), writer);
+  return { writer, results };
+}
+
+describe('BatchWriter', () => {
+  it('sends each policy as the C client does, with void times restored as TTLs', async () => {
+    const rows: BatchRowRequest[] = [];
+    const node = await fake({ name: 'N', namespaces: ['test', 'bar'], onMessage: batchNode(() => 0, rows) });
+    const cluster = await connect(node.address);
+    const now = citrusleafNow();
+    const keyed = record(1, { userKey: { type: 3, bytes: Buffer.from('k1') }, voidTime: now + 1000 });
+    const plain = record(2);
+    const expected = {
+      'generation-greater': [Info2.WRITE | Info2.GENERATION_GT | Info2.RESPOND_ALL_OPS, 0, 3],
+      'create-only': [Info2.WRITE | Info2.CREATE_ONLY | Info2.RESPOND_ALL_OPS, 0, 0],
+      replace: [Info2.WRITE | Info2.RESPOND_ALL_OPS, Info3.CREATE_OR_REPLACE, 0],
+      'ignore-generation': [Info2.WRITE | Info2.RESPOND_ALL_OPS, 0, 0],
+    } as const;
+    for (const [policy, [info2, info3, gen]] of Object.entries(expected)) {
+      rows.length = 0;
+      const { results } = await writeAll(cluster, [keyed, plain], { policy: policy as keyof typeof expected, namespace: 'bar', extraTtlSeconds: 10 });
+      expect(results.map((r) => r.outcome)).toEqual(['written', 'written']);
+      expect(rows.map((r) => [r.info2, r.info3, r.generation])).toEqual([
+        [info2, info3, gen],
+        [info2, info3, gen],
+      ]);
+      expect(rows.map((r) => r.namespace)).toEqual(['bar', 'bar']);
+      expect(rows[0]!.key!.toString('hex')).toBe('036b31');
+      expect(rows[1]!.key).toBeUndefined();
+      expect(rows[0]!.ttl).toBeGreaterThanOrEqual(1009);
+      expect(rows[0]!.ttl).toBeLessThanOrEqual(1010);
+      expect(rows[1]!.ttl).toBe(TTL_NEVER_EXPIRE);
+      expect(rows[0]!.bins).toEqual([{ name: 'v', type: 1, value: keyed.bins[0]!.value }]);
+    }
+    const batch = node.requests.at(-1)!;
+    expect(batch.info1).toBe(Info1.BATCH);
+    expect(batch.transactionTtl).toBe(10_000);
+  });
+
+  it('does not send the key when sendKey is false', async () => {
+    const rows: BatchRowRequest[] = [];
+    const node = await fake({ name: 'N', onMessage: batchNode(() => 0, rows) });
+    const cluster = await connect(node.address);
+    await writeAll(cluster, [record(1, { userKey: { type: 1, bytes: Buffer.alloc(8, 1) } })], { sendKey: false });
+    expect(rows[0]!.key).toBeUndefined();
+  });
+
+  it('maps result codes to outcomes per policy, one result per record', async () => {
+    const codeOf = (r: BatchRowRequest) => r.bins[0]!.value[7]!;
+    const node = await fake({ name: 'N', onMessage: batchNode(codeOf) });
+    const cluster = await connect(node.address);
+    const records = [0, 3, 5, 13].map((code) => record(code));
+    const gen = await writeAll(cluster, records);
+    expect(gen.results.map((r) => [r.outcome, r.resultCode])).toEqual([
+      ['written', 0],
+      ['fresher', 3],
+      ['failed', 5],
+      ['failed', 13],
+    ]);
+    expect(gen.writer.stats).toMatchObject({ written: 1, fresher: 1, failed: 2, failedByCode: { 5: 1, 13: 1 } });
+    const create = await writeAll(cluster, records, { policy: 'create-only' });
+    expect(create.results.map((r) => r.outcome)).toEqual(['written', 'failed', 'exists', 'failed']);
+  });
+
+  it('reports expired and bin-less records without sending them', async () => {
+    const rows: BatchRowRequest[] = [];
+    const node = await fake({ name: 'N', onMessage: batchNode(() => 0, rows) });
+    const cluster = await connect(node.address);
+    const now = citrusleafNow();
+    const records = [record(1, { voidTime: now - 5 }), record(2, { bins: [] }), record(3, { voidTime: now - 5 })];
+    const { results, writer } = await writeAll(cluster, records, { extraTtlSeconds: 0 });
+    expect(results.map((r) => [r.outcome, r.resultCode])).toEqual([
+      ['expired', 0],
+      ['failed', 4],
+      ['expired', 0],
+    ]);
+    expect(rows).toHaveLength(0);
+    // Extra TTL moves the void time: the same records are then still alive.
+    const again = await writeAll(cluster, [records[0]!], { extraTtlSeconds: 60 });
+    expect(again.results[0]!.outcome).toBe('written');
+    expect(rows[0]!.ttl).toBeGreaterThan(50);
+    expect(writer.stats.expired).toBe(2);
+  });
+
+  it('fails records of a namespace the cluster does not have, without retrying', async () => {
+    const node = await fake({ name: 'N', onMessage: batchNode(() => 0) });
+    const cluster = await connect(node.address);
+    expect(() => new BatchWriter(cluster, { namespace: 'nope' })).toThrow(/namespace "nope" does not exist/);
+    const { results } = await writeAll(cluster, [record(1, { namespace: 'other' }), record(2)]);
+    expect(results.map((r) => [r.record.namespace, r.outcome, r.resultCode])).toEqual([
+      ['other', 'failed', 20],
+      ['test', 'written', 0],
+    ]);
+  });
+
+  it('retries transient row results and gives up after maxRetries', async () => {
+    const tries = new Map<string, number>();
+    const node = await fake({
+      name: 'N',
+      onMessage: batchNode((r) => {
+        const k = r.digest.toString('hex');
+        tries.set(k, (tries.get(k) ?? 0) + 1);
+        // Record 1 is busy once; record 2 is always busy.
+        if (r.bins[0]!.value[7] === 1) return tries.get(k)! === 1 ? 14 : 0;
+        if (r.bins[0]!.value[7] === 2) return 14;
+        return 0;
+      }),
+    });
+    const cluster = await connect(node.address);
+    const { results } = await writeAll(cluster, [record(1), record(2), record(3)], { maxRetries: 2 });
+    expect(results.map((r) => [r.record.bins[0]!.value[7], r.outcome, r.resultCode]).sort()).toEqual([
+      [1, 'written', 0],
+      [2, 'failed', 14],
+      [3, 'written', 0],
+    ]);
+    expect([...tries.values()].sort()).toEqual([1, 2, 3]);
+  });
+
+  it('retries batches lost with their connection', async () => {
+    const rows: BatchRowRequest[] = [];
+    const reply = batchNode(() => 0, rows);
+    let batches = 0;
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send, socket) => {
+        // The first batch dies with the connection before any answer.
+        if (++batches === 1) socket.destroy();
+        else reply!(request, send, socket);
+      },
+    });
+    const proxy = await startTcpProxy({ host: node.host, port: node.port });
+    cleanup.push(() => proxy.close());
+    const cluster = await connect(proxy.address);
+    const records = Array.from({ length: 30 }, (_, i) => record(i));
+    const { results } = await writeAll(cluster, records, { batchSize: 10, maxInFlightPerNode: 1 });
+    expect(results).toHaveLength(30);
+    expect(results.every((r) => r.outcome === 'written')).toBe(true);
+    expect(new Set(results.map((r) => r.record)).size).toBe(30);
+    expect(rows).toHaveLength(30);
+  });
+
+  it('routes each record to the master of its partition', async () => {
+    const rowsA: BatchRowRequest[] = [];
+    const rowsB: BatchRowRequest[] = [];
+    let b: FakeNode | undefined;
+    const a = await fake({ name: 'A', owns: (p) => p < 2048, peers: () => `1,3000,[[B,,[${b!.address}]]]`, onMessage: batchNode(() => 0, rowsA) });
+    b = await fake({ name: 'B', owns: (p) => p >= 2048, peers: () => `1,3000,[[A,,[${a.address}]]]`, onMessage: batchNode(() => 0, rowsB) });
+    const cluster = await connect(a.address);
+    const records = Array.from({ length: 200 }, (_, i) => record(i));
+    const { results } = await writeAll(cluster, records);
+    expect(results).toHaveLength(200);
+    expect(rowsA.every((r) => partitionId(r.digest) < 2048)).toBe(true);
+    expect(rowsB.every((r) => partitionId(r.digest) >= 2048)).toBe(true);
+    expect(rowsA.length + rowsB.length).toBe(200);
+  });
+
+  it('holds the write callback while a node has its batches in flight and a full queue', async () => {
+    const pending: Array<() => void> = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        // Answers wait until the test releases them.
+        pending.push(() => {
+          inFlight--;
+          for (const f of batchReply(batchRows(request).map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
+        });
+      },
+    });
+    const cluster = await connect(node.address);
+    const results: WriteResult[] = [];
+    const writer = new BatchWriter(cluster, { batchSize: 10, maxInFlightPerNode: 2, onResult: (r) => results.push(r) });
+    let pulled = 0;
+    function* source() {
+      for (let i = 0; i < 200; i++, pulled++) yield record(i);
+    }
+    const done = pipeline(Readable.from(source(), { highWaterMark: 1 }), writer);
+    await expect.poll(() => pending.length).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    // Two batches in flight, one full batch queued, the Writable's buffer full: the source waits.
+    expect(pending).toHaveLength(2);
+    expect(results).toHaveLength(0);
+    expect(pulled).toBeLessThanOrEqual(2 * 10 + 10 + writer.writableHighWaterMark + 2);
+    const release = setInterval(() => pending.shift()?.(), 5);
+    await done;
+    clearInterval(release);
+    expect(maxInFlight).toBe(2);
+    expect(results).toHaveLength(200);
+  });
+});
