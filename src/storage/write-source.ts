@@ -1,0 +1,82 @@
+/**
+ * The source of a write as every backend consumes it: a byte stream that
+ * pulls from the caller's source only while the backend asks for more
+ * (`push()` returning false stops the pump until the next `_read`), counts
+ * the bytes, is destroyed with an AbortError when the write's signal aborts
+ * (which tears down the backend's upload), and tells a failure of the
+ * caller's side (the source, the abort) from a failure of the store, so that
+ * `write()` rejects with the caller's own error.
+ */
+import { Readable, addAbortSignal } from 'node:stream';
+import type { ByteSource } from './types.js';
+
+export class WriteSource extends Readable {
+  readonly #source: ByteSource;
+  readonly #iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  readonly #signal: AbortSignal | undefined;
+  #pumping = false;
+  #bytes = 0;
+  #sourceFailure: { error: unknown } | undefined;
+
+  constructor(source: ByteSource, signal?: AbortSignal) {
+    super();
+    this.#source = source;
+    this.#iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    this.#signal = signal;
+    if (signal) addAbortSignal(signal, this);
+  }
+
+  /** Bytes taken from the source so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * The error `write()` must reject with instead of the store's: the
+   * source's error, or the AbortError if the signal aborted the write.
+   * Undefined when the failure is the store's own.
+   */
+  get callerFailure(): unknown {
+    if (this.#sourceFailure) return this.#sourceFailure.error;
+    return this.#signal?.aborted ? (this.errored ?? undefined) : undefined;
+  }
+
+  override _read(): void {
+    if (!this.#pumping) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      let wanted = true;
+      while (wanted) {
+        const next = await this.#iterator.next();
+        if (this.destroyed) return;
+        if (next.done) {
+          this.push(null);
+          return;
+        }
+        this.#bytes += next.value.byteLength;
+        wanted = this.push(next.value);
+      }
+    } catch (error) {
+      if (this.destroyed) return; // the source failed because this stream was destroyed first
+      this.#sourceFailure = { error };
+      this.destroy(error as Error);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Stops the source without waiting for it: a Readable source is destroyed
+   * at once; any other iterator is asked to return, and only when its
+   * pending `next()` settles. Errors of that `return()` are moot, the write
+   * has already failed.
+   */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#source instanceof Readable) this.#source.destroy(error ?? undefined);
+    else void Promise.resolve(this.#iterator.return?.()).catch(() => undefined);
+    callback(error);
+  }
+}

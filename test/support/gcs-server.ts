@@ -1,0 +1,58 @@
+/**
+ * The Google Cloud Storage server for tests: fake-gcs-server, built and
+ * started here (see server-process.ts), or one already running at
+ * AEROBAK_TEST_GCS_ENDPOINT, such as the one in localstack/docker-compose.yml.
+ * fake-gcs-server serves the JSON API with resumable, chunked uploads and
+ * ranged downloads, as the client library uses them, over plain HTTP.
+ */
+import { Storage } from '@google-cloud/storage';
+import type { GcsOptions } from '../../src/storage/index.js';
+import { startServer } from './server-process.js';
+
+export { SERVER_START_TIMEOUT_MS } from './server-process.js';
+
+export interface GcsTestServer {
+  /** Store options that reach this server. */
+  options: GcsOptions;
+  /** Creates a bucket; one that exists already is fine. */
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startGcsServer(): Promise<GcsTestServer> {
+  const external = process.env.AEROBAK_TEST_GCS_ENDPOINT;
+  if (external !== undefined) {
+    console.info(`storage tests: GCS server at ${external}`);
+    return gcsTestServer(external, async () => {});
+  }
+  const server = await startServer({
+    name: 'fake-gcs-server',
+    args: (port, data) => [
+      '-scheme', 'http',
+      '-host', '127.0.0.1',
+      '-port', String(port),
+      '-external-url', `http://127.0.0.1:${port}`,
+      '-backend', 'filesystem',
+      '-filesystem-root', data,
+      '-log-level', 'error',
+    ],
+    readyUrl: (port) => `http://127.0.0.1:${port}/storage/v1/b`,
+  });
+  return gcsTestServer(`http://127.0.0.1:${server.port}`, server.stop);
+}
+
+function gcsTestServer(apiEndpoint: string, stop: () => Promise<void>): GcsTestServer {
+  const options: GcsOptions = { apiEndpoint, projectId: 'aerobak-test' };
+  const storage = new Storage(options);
+  return {
+    options,
+    async createBucket(name) {
+      try {
+        await storage.createBucket(name);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 409) throw error;
+      }
+    },
+    stop,
+  };
+}
