@@ -1,0 +1,325 @@
+/**
+ * Avro object container files, written and read block by block: data files of
+ * aerobak.v1.Record, and the metadata file of aerobak.v1.Metadata.
+ *
+ * Layout (Avro 1.11 spec, "Object Container Files"): header = magic "Obj\x01", a map
+ * of metadata (avro.schema = the writer schema JSON, avro.codec = "null"), a 16-byte
+ * sync marker; then blocks = record count (long), byte size (long), the records, the
+ * sync marker. aerobak writes codec "null" only: a whole file is gzipped instead
+ * (DESIGN.md), which any tool can undo with gunzip before reading the Avro.
+ *
+ * ContainerWriter builds blocks (the data-file sink uses it to roll files over at
+ * block boundaries); ContainerEncoder and ContainerDecoder are the stream forms.
+ * The decoder never ends quietly on bad input: a truncated or corrupt stream errors
+ * with a ContainerDecodeError that names the byte offset, block and record.
+ */
+import { randomBytes } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import avro from 'avsc';
+import type { RawRecord } from '../aerospike/types.js';
+import { avroType } from './avro-type.js';
+import { ContainerDecodeError, RecordCodecError, type ContainerErrorCode, type ContainerPosition } from './errors.js';
+import { RECORD_CODEC } from './record-codec.js';
+
+/** What a container holds: the writer schema, its avsc Type, and the value mapping. */
+export interface ContainerCodec<T> {
+  /** The schema written into every header (with its docs). */
+  schema: object;
+  /** avroType(schema). */
+  type: avro.Type;
+  toAvro(value: T): unknown;
+  /** Throws RecordCodecError for an Avro value that maps to no T. */
+  fromAvro(value: unknown): T;
+}
+
+/** Target size of a block's records, before compression. */
+export const DEFAULT_BLOCK_BYTES = 256 * 1024;
+/** A block larger than this is taken as corruption (aerobak writes blocks of at most DEFAULT_BLOCK_BYTES + one record). */
+const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
+/** A header that does not decode within this many bytes is taken as not a container. */
+const MAX_HEADER_BYTES = 1024 * 1024;
+
+const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
+const SYNC_BYTES = 16;
+const HEADER_TYPE = avro.Type.forSchema({
+  type: 'record',
+  name: 'org.apache.avro.file.Header',
+  fields: [
+    { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
+    { name: 'meta', type: { type: 'map', values: 'bytes' } },
+    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_BYTES } },
+  ],
+});
+/** Block counts and sizes: plain JS numbers (all below 2^53). */
+const LONG_TYPE = avro.Type.forSchema('long');
+
+interface ContainerHeader {
+  magic: Buffer;
+  meta: Record<string, Buffer>;
+  sync: Buffer;
+}
+
+/**
+ * Encodes values into blocks. Not a stream: the caller decides when a block ends
+ * (`takeBlock`) and where the bytes go. Every file written with one writer shares its
+ * header and (random) sync marker.
+ */
+export class ContainerWriter<T = RawRecord> {
+  /** The file header: magic, writer schema, codec "null", sync marker. */
+  readonly header: Buffer;
+  readonly #codec: ContainerCodec<T>;
+  readonly #sync = randomBytes(SYNC_BYTES);
+  #block = Buffer.allocUnsafe(64 * 1024);
+  #length = 0;
+  #records = 0;
+
+  constructor(codec: ContainerCodec<T>) {
+    this.#codec = codec;
+    const header: ContainerHeader = {
+      magic: MAGIC,
+      meta: { 'avro.schema': Buffer.from(JSON.stringify(codec.schema), 'utf8'), 'avro.codec': Buffer.from('null') },
+      sync: this.#sync,
+    };
+    this.header = HEADER_TYPE.toBuffer(header);
+  }
+
+  /** Bytes of the records in the unfinished block. */
+  get pendingBytes(): number {
+    return this.#length;
+  }
+
+  /** Values in the unfinished block. */
+  get pendingRecords(): number {
+    return this.#records;
+  }
+
+  /** Adds a value to the unfinished block. Throws RecordCodecError for an invalid value. */
+  append(value: T): void {
+    const avroValue = this.#codec.toAvro(value);
+    for (;;) {
+      let end: number;
+      try {
+        end = this.#codec.type.encode(avroValue, this.#block, this.#length);
+      } catch (error) {
+        throw new RecordCodecError(`${this.#codec.type.name} value cannot be encoded: ${(error as Error).message}`);
+      }
+      if (end >= 0) {
+        this.#length = end;
+        this.#records++;
+        return;
+      }
+      // encode() returns minus the bytes missing; grow and encode the record again.
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#block.length, this.#block.length - end));
+      this.#block.copy(grown, 0, 0, this.#length);
+      this.#block = grown;
+    }
+  }
+
+  /** The framed block (count, size, values, sync) of the pending values, and resets. Undefined when none are pending. */
+  takeBlock(): { bytes: Buffer; records: number } | undefined {
+    if (this.#records === 0) return undefined;
+    const bytes = Buffer.concat([
+      LONG_TYPE.toBuffer(this.#records),
+      LONG_TYPE.toBuffer(this.#length),
+      this.#block.subarray(0, this.#length),
+      this.#sync,
+    ]);
+    const records = this.#records;
+    this.#length = 0;
+    this.#records = 0;
+    return { bytes, records };
+  }
+}
+
+/**
+ * RawRecords in (object mode), one container file out (bytes). The header is written
+ * even when no record comes, so an empty stream yields a valid empty file.
+ */
+export class ContainerEncoder extends Transform {
+  readonly #writer = new ContainerWriter(RECORD_CODEC);
+  readonly #blockBytes: number;
+  #started = false;
+
+  constructor(opts: { blockBytes?: number } = {}) {
+    super({ writableObjectMode: true, readableObjectMode: false });
+    this.#blockBytes = opts.blockBytes ?? DEFAULT_BLOCK_BYTES;
+  }
+
+  override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.#start();
+      this.#writer.append(record);
+      if (this.#writer.pendingBytes >= this.#blockBytes) this.push(this.#writer.takeBlock()!.bytes);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#start();
+    const block = this.#writer.takeBlock();
+    if (block) this.push(block.bytes);
+    callback();
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.push(this.#writer.header);
+  }
+}
+
+type Decoded = { kind: 'need'; bytes: number } | { kind: 'done'; end: number };
+
+/**
+ * One container file in (bytes), its values out (object mode): RawRecords unless
+ * another codec is given. Only the "null" block codec.
+ *
+ * The writer schema must be the codec's schema (compared in Avro's Parsing Canonical
+ * Form, so docs may differ). No Avro schema resolution: the spec resolves a writer's
+ * union branch to the first reader branch it can be promoted to, so a `bytes` BLOB
+ * could come back as a `string` STRING. A later schema version gets its own explicit
+ * reader instead.
+ *
+ * Errors (ContainerDecodeError, with the position): AVRO_NOT_CONTAINER,
+ * AVRO_UNSUPPORTED_CODEC, AVRO_SCHEMA_MISMATCH, AVRO_TRUNCATED (the input ended inside
+ * the header or a block, or was empty), AVRO_CORRUPT_BLOCK, AVRO_BAD_RECORD.
+ */
+export class ContainerDecoder extends Transform {
+  /** Input not yet decoded; its first byte is at offset #offset of the stream. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #offset = 0;
+  /** Decoding is retried once this many bytes are buffered. */
+  #need = 1;
+  #sync: Buffer | undefined;
+  #blocks = 0;
+  #records = 0;
+  readonly #codec: ContainerCodec<unknown>;
+
+  constructor(codec: ContainerCodec<unknown> = RECORD_CODEC) {
+    super({ writableObjectMode: false, readableObjectMode: true });
+    this.#codec = codec;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered < this.#need) return callback();
+    try {
+      this.#decodeBuffered();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#sync === undefined) {
+      return callback(this.#error('AVRO_TRUNCATED', { offset: 0 }, this.#buffered === 0 ? 'empty input, no Avro header' : `input ends inside the Avro header (${this.#buffered} bytes)`));
+    }
+    if (this.#buffered > 0) {
+      return callback(this.#error('AVRO_TRUNCATED', { offset: this.#offset, block: this.#blocks }, `input ends inside a block (only ${this.#buffered} bytes of it)`));
+    }
+    callback();
+  }
+
+  #decodeBuffered(): void {
+    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+    let pos = 0;
+    for (;;) {
+      const step = this.#sync === undefined ? this.#decodeHeader(buf) : this.#decodeBlock(buf, pos);
+      if (step.kind === 'need') {
+        this.#need = step.bytes;
+        break;
+      }
+      this.#offset += step.end - pos;
+      pos = step.end;
+    }
+    const rest = buf.subarray(pos);
+    this.#chunks = rest.length > 0 ? [rest] : [];
+    this.#buffered = rest.length;
+  }
+
+  #decodeHeader(buf: Buffer): Decoded {
+    const magic = buf.subarray(0, MAGIC.length);
+    if (!magic.equals(MAGIC.subarray(0, magic.length))) throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, 'no Avro container magic "Obj\\x01"');
+    let decoded: { value: ContainerHeader; offset: number };
+    try {
+      decoded = HEADER_TYPE.decode(buf, 0) as { value: ContainerHeader; offset: number };
+    } catch (error) {
+      throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, 'malformed Avro header', error);
+    }
+    if (decoded.offset < 0) {
+      if (buf.length >= MAX_HEADER_BYTES) throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, `no complete Avro header in the first ${MAX_HEADER_BYTES} bytes`);
+      return { kind: 'need', bytes: buf.length + 1 };
+    }
+    const { meta, sync } = decoded.value;
+    const codec = meta['avro.codec']?.toString() ?? 'null';
+    if (codec !== 'null') throw this.#error('AVRO_UNSUPPORTED_CODEC', { offset: 0 }, `block codec "${codec}" (aerobak reads only "null")`);
+    const schema = meta['avro.schema'];
+    if (!schema) throw this.#error('AVRO_SCHEMA_MISMATCH', { offset: 0 }, 'no writer schema (avro.schema) in the header');
+    const reader = this.#codec.type;
+    let writer: avro.Type;
+    try {
+      writer = avroType(JSON.parse(schema.toString('utf8')));
+    } catch (error) {
+      throw this.#error('AVRO_SCHEMA_MISMATCH', { offset: 0 }, `unreadable writer schema: ${(error as Error).message}`, error);
+    }
+    if (!writer.equals(reader)) {
+      throw this.#error('AVRO_SCHEMA_MISMATCH', { offset: 0 }, `the writer schema ${writer.name ?? writer.typeName} is not ${reader.name} (this aerobak reads that exact schema)`);
+    }
+    this.#sync = Buffer.from(sync);
+    return { kind: 'done', end: decoded.offset };
+  }
+
+  #decodeBlock(buf: Buffer, start: number): Decoded {
+    const at: ContainerPosition = { offset: this.#offset, block: this.#blocks };
+    const count = this.#readLong(buf, start, at);
+    if (count.offset < 0) return { kind: 'need', bytes: buf.length - start + 1 };
+    const size = this.#readLong(buf, count.offset, at);
+    if (size.offset < 0) return { kind: 'need', bytes: buf.length - start + 1 };
+    if (count.value < 0 || size.value < 0 || size.value > MAX_BLOCK_BYTES || count.value > size.value) {
+      throw this.#error('AVRO_CORRUPT_BLOCK', at, `impossible block header (${count.value} records in ${size.value} bytes)`);
+    }
+    const dataStart = size.offset;
+    const dataEnd = dataStart + size.value;
+    const end = dataEnd + SYNC_BYTES;
+    if (end > buf.length) return { kind: 'need', bytes: end - start };
+    if (!buf.subarray(dataEnd, end).equals(this.#sync!)) throw this.#error('AVRO_CORRUPT_BLOCK', at, 'sync marker mismatch after the block');
+
+    const block = buf.subarray(0, dataEnd);
+    let pos = dataStart;
+    for (let i = 0; i < count.value; i++) {
+      const here: ContainerPosition = { offset: this.#offset + (pos - start), block: this.#blocks, record: this.#records };
+      let record: unknown;
+      try {
+        const decoded = this.#codec.type.decode(block, pos);
+        if (decoded.offset < 0) throw new Error('the record runs past the end of its block');
+        record = this.#codec.fromAvro(decoded.value);
+        pos = decoded.offset;
+      } catch (error) {
+        throw this.#error('AVRO_BAD_RECORD', here, `undecodable record: ${(error as Error).message}`, error);
+      }
+      this.#records++;
+      this.push(record);
+    }
+    if (pos !== dataEnd) throw this.#error('AVRO_CORRUPT_BLOCK', at, `${dataEnd - pos} bytes left over after the block's ${count.value} records`);
+    this.#blocks++;
+    return { kind: 'done', end };
+  }
+
+  /** A block's count or size; offset -1 when the buffer ends first. */
+  #readLong(buf: Buffer, pos: number, at: ContainerPosition): { value: number; offset: number } {
+    try {
+      return LONG_TYPE.decode(buf, pos) as { value: number; offset: number };
+    } catch (error) {
+      throw this.#error('AVRO_CORRUPT_BLOCK', at, `unreadable block header: ${(error as Error).message}`, error);
+    }
+  }
+
+  #error(code: ContainerErrorCode, position: ContainerPosition, detail: string, cause?: unknown): ContainerDecodeError {
+    return new ContainerDecodeError(code, position, detail, cause === undefined ? undefined : { cause });
+  }
+}

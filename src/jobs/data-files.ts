@@ -1,0 +1,540 @@
+/**
+ * Data files: the bridge between record streams and the object store.
+ *
+ * Writing: DataFileSink takes RawRecords and stores them as a series of Avro container
+ * files `<prefix>/<baseName>_<seq>.avro.gz` (gzip) or `.avro` (none), each rolled over
+ * at a block boundary before it would pass maxFileBytes stored bytes, and reports each
+ * file's size, SHA-256, record count and partitions for the manifest.
+ *
+ *   records ─> ContainerWriter (blocks) ─> gzip (sync flush per block) ─> meter (SHA-256, size) ─> store.write
+ *
+ * Reading: readDataFile streams a file's records back and checks the file against its
+ * manifest entry (size, SHA-256, record count); checkDataFile reads a file to the end
+ * and reports every problem instead of throwing (for verify).
+ *
+ *   store.read ─> meter ─> gunzip ─> ContainerDecoder ─> records
+ *
+ * Every chain is one stream.pipeline: a failure anywhere tears the whole chain down,
+ * and a slow store or a slow consumer slows the other end (each stage holds at most
+ * its highWaterMark; the sink has one block in flight).
+ */
+import { createHash } from 'node:crypto';
+import { Readable, Transform, Writable, addAbortSignal, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { constants as zlibConstants, createGunzip, createGzip, type Gzip } from 'node:zlib';
+import { partitionId } from '../aerospike/wire/digest.js';
+import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
+import { ContainerDecoder, ContainerWriter, DEFAULT_BLOCK_BYTES } from '../avro/container.js';
+import { RECORD_CODEC } from '../avro/record-codec.js';
+import { ContainerDecodeError, type ContainerPosition } from '../avro/errors.js';
+import { AerobakError } from '../errors.js';
+import { objectName } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/types.js';
+
+export type Compression = 'gzip' | 'none';
+
+/** Partitions as an inclusive range, or as a list of ids in ascending order. */
+export type PartitionSet = { first: number; last: number } | number[];
+
+/** One data file as the manifest lists it. */
+export interface DataFileEntry {
+  /** The file name, relative to the backup's prefix: `<baseName>_<seq>.avro.gz` or `.avro`. */
+  name: string;
+  /** Stored bytes (compressed size for gzip). */
+  size: number;
+  /** SHA-256 of the stored bytes, lowercase hex. */
+  sha256: string;
+  /** Records in the file. */
+  records: number;
+  /** Every record of the file is in one of these partitions. */
+  partitions: PartitionSet;
+}
+
+/** Stored bytes after which a sink starts a new file, unless told otherwise. */
+export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+export type DataFileErrorCode =
+  /** The manifest lists a file that is not in the store. */
+  | 'DATA_FILE_MISSING'
+  /** The stored object's size differs from the manifest's (truncated, or bytes appended). */
+  | 'DATA_FILE_SIZE_MISMATCH'
+  /** The stored bytes' SHA-256 differs from the manifest's. */
+  | 'DATA_FILE_CHECKSUM_MISMATCH'
+  /** The file decodes, but to another number of records than the manifest's. */
+  | 'DATA_FILE_RECORD_COUNT_MISMATCH'
+  /** gunzip failed: the compressed stream is truncated or corrupt. */
+  | 'DATA_FILE_DECOMPRESS'
+  /** The Avro container cannot be decoded; `position` says where. */
+  | 'DATA_FILE_UNDECODABLE'
+  /** A sink was given a record outside the partitions it was declared to hold. */
+  | 'DATA_FILE_PARTITION_OUT_OF_SCOPE';
+
+/** A data file that is not what its manifest entry says, or that cannot be written as declared. */
+export class DataFileError extends AerobakError {
+  constructor(
+    code: DataFileErrorCode,
+    /** The file's name relative to the backup prefix (its manifest name). */
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown; position?: ContainerPosition },
+  ) {
+    super('failed', code, message, options);
+    this.position = options?.position;
+  }
+
+  declare readonly code: DataFileErrorCode;
+  /** For DATA_FILE_UNDECODABLE: where in the (uncompressed) container decoding failed. */
+  readonly position: ContainerPosition | undefined;
+}
+
+/** The store key of `name` under a backup prefix ('' for the store's root; a trailing '/' is optional). */
+export function objectKey(prefix: string, name: string): string {
+  const p = prefix.replace(/\/+$/, '');
+  return p === '' ? name : `${p}/${name}`;
+}
+
+/** The name of the `seq`-th data file of a series (seq from 0, zero-padded to 5 digits so names sort). */
+export function dataFileName(baseName: string, seq: number, compress: Compression): string {
+  return `${baseName}_${String(seq).padStart(5, '0')}${compress === 'gzip' ? '.avro.gz' : '.avro'}`;
+}
+
+/** Throws RangeError unless `set` is a well-formed PartitionSet; returns its ids. */
+export function partitionSetIds(set: PartitionSet): number[] {
+  const isId = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) < PARTITION_COUNT;
+  if (Array.isArray(set)) {
+    if (!set.every(isId)) throw new RangeError(`partition list holds a value that is not a partition id (0-${PARTITION_COUNT - 1})`);
+    for (let i = 1; i < set.length; i++) {
+      if (set[i]! <= set[i - 1]!) throw new RangeError('partition list is not in strictly ascending order');
+    }
+    return set.slice();
+  }
+  if (!isId(set.first) || !isId(set.last) || set.first > set.last) {
+    throw new RangeError(`partition range ${JSON.stringify(set)} is not first <= last within 0-${PARTITION_COUNT - 1}`);
+  }
+  return Array.from({ length: set.last - set.first + 1 }, (_, i) => set.first + i);
+}
+
+/** The set of marked partitions: a range when contiguous, else the list. Undefined when none is marked. */
+function partitionSetOf(marked: Uint8Array): PartitionSet | undefined {
+  const ids: number[] = [];
+  marked.forEach((m, id) => {
+    if (m) ids.push(id);
+  });
+  if (ids.length === 0) return undefined;
+  const first = ids[0]!;
+  const last = ids[ids.length - 1]!;
+  return last - first + 1 === ids.length ? { first, last } : ids;
+}
+
+/** Passes bytes through unchanged, counting them and hashing them with SHA-256. */
+class Meter extends Transform {
+  bytes = 0;
+  readonly #hash = createHash('sha256');
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.#hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  /** The SHA-256 of everything that passed, lowercase hex. Call once, after the end. */
+  sha256(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+/** Upper bound of the bytes `raw` input bytes add to a gzip stream, sync flush included (deflate's stored-block worst case, with room to spare). */
+function gzipBound(raw: number): number {
+  return raw + Math.ceil(raw / 1024) + 64;
+}
+/** Bytes gzip writes when it ends: the final deflate block, CRC-32 and length. */
+const GZIP_END_BYTES = 32;
+
+/** One data file being stored: head ─> [gzip ─>] meter ─> store.write(key). */
+class OutputFile {
+  records = 0;
+  /** Partitions of the file's records (when the sink tracks them). */
+  readonly partitions = new Uint8Array(PARTITION_COUNT);
+  /** Settles once the whole chain has: the first cause of failure, or undefined on success. */
+  readonly settled: Promise<unknown>;
+  readonly #gzip: Gzip | undefined;
+  readonly #meter = new Meter();
+  #written = 0;
+
+  constructor(
+    readonly name: string,
+    store: ObjectStore,
+    key: string,
+    compress: Compression,
+    level: number | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#gzip = compress === 'gzip' ? createGzip(level === undefined ? {} : { level }) : undefined;
+    const stored = store.write(key, this.#meter, { signal });
+    const piped = this.#gzip ? pipeline(this.#gzip, this.#meter) : finished(this.#meter, { readable: false });
+    // The store's error first: when the chain breaks because the store failed, the
+    // pipeline only sees a premature close.
+    this.settled = Promise.allSettled([stored, piped]).then(([s, p]) =>
+      s.status === 'rejected' ? s.reason : p.status === 'rejected' ? p.reason : undefined,
+    );
+  }
+
+  get #head(): Writable {
+    return this.#gzip ?? this.#meter;
+  }
+
+  /**
+   * Stored bytes once everything written so far has gone through. Exact without
+   * compression; with gzip, after write() has resolved, an upper bound that is exact
+   * unless the store lags (a chunk the meter has counted may still sit in its buffer).
+   */
+  get size(): number {
+    if (!this.#gzip) return this.#written;
+    return this.#meter.bytes + this.#meter.writableLength + this.#gzip.readableLength;
+  }
+
+  /** Writes `bytes` and flushes them out of gzip (a sync flush); resolves once the chain has taken them. */
+  async write(bytes: Buffer): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => this.#head.write(bytes, (e) => (e ? reject(e) : resolve())));
+      const gzip = this.#gzip;
+      if (gzip) {
+        await new Promise<void>((resolve, reject) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, (e?: Error | null) => (e ? reject(e) : resolve())));
+      }
+    } catch (error) {
+      throw (await this.settled) ?? error;
+    }
+    this.#written += bytes.length;
+  }
+
+  /** Ends the file and waits until the store holds it. */
+  async close(): Promise<{ size: number; sha256: string }> {
+    this.#head.end();
+    const failure = await this.settled;
+    if (failure !== undefined) throw failure;
+    return { size: this.#meter.bytes, sha256: this.#meter.sha256() };
+  }
+
+  /** Tears the chain down; the store keeps nothing of the file (ObjectStore.write is atomic). */
+  async abort(reason: Error): Promise<void> {
+    this.#head.destroy(reason);
+    await this.settled;
+  }
+}
+
+export interface DataFileSinkOptions {
+  store: ObjectStore;
+  /** The backup's prefix in the store ('' for its root). */
+  prefix: string;
+  /** Names the series: files are `<baseName>_<seq>.avro[.gz]`, e.g. baseName `<namespace>_<group>`. */
+  baseName: string;
+  compress: Compression;
+  /** zlib level 0-9; zlib's default (6) when absent. */
+  compressLevel?: number;
+  /** Stored bytes a file may reach (DEFAULT_MAX_FILE_BYTES when absent); see DataFileSink. */
+  maxFileBytes?: number;
+  /**
+   * The partitions the records come from (the sink's group). When given, every entry
+   * lists them (as a range when they are contiguous) and a record from another
+   * partition fails the sink (DATA_FILE_PARTITION_OUT_OF_SCOPE). When absent, each
+   * entry lists the partitions of the records it actually holds.
+   */
+  partitions?: PartitionSet;
+  /** Aborting destroys the sink with an AbortError; the file being written is not stored. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writable (object mode) of RawRecords that stores them as a series of data files.
+ *
+ * Contract:
+ * - Files are `<prefix>/<baseName>_00000.avro.gz`, `_00001`, ...; a sink that gets no
+ *   record writes no file.
+ * - A file is started at a block boundary when the next block could take it past
+ *   maxFileBytes, so every file is at most maxFileBytes, except a file of a single
+ *   block that alone is bigger (a record larger than the limit).
+ * - `files()` lists the files stored so far, in order; after 'finish' it is the whole
+ *   series, every record in exactly one file, and every file complete in the store.
+ * - On error or abort the file in progress is not stored (ObjectStore.write is
+ *   atomic); files already finished stay (a backup without its manifest is incomplete).
+ * - Backpressure: one block at a time is in flight; `write()` returns false while the
+ *   store is behind.
+ */
+export class DataFileSink extends Writable {
+  readonly #store: ObjectStore;
+  readonly #prefix: string;
+  readonly #baseName: string;
+  readonly #compress: Compression;
+  readonly #level: number | undefined;
+  readonly #maxFileBytes: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #declared: PartitionSet | undefined;
+  /** Declared partitions: scope[id] = 1. */
+  readonly #scope: Uint8Array | undefined;
+  readonly #blockBytes: number;
+  readonly #writer = new ContainerWriter(RECORD_CODEC);
+  /** Partitions of the records in the unfinished block (when not declared). */
+  readonly #blockPartitions = new Uint8Array(PARTITION_COUNT);
+  readonly #files: DataFileEntry[] = [];
+  #file: OutputFile | undefined;
+  #seq = 0;
+
+  constructor(opts: DataFileSinkOptions) {
+    super({ objectMode: true });
+    if (opts.baseName === '' || opts.baseName.includes('/')) throw new RangeError(`data file base name "${opts.baseName}" must be non-empty and contain no '/'`);
+    if (opts.compress !== 'gzip' && opts.compress !== 'none') throw new RangeError(`unknown compression "${String(opts.compress)}"`);
+    const level = opts.compressLevel;
+    if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) throw new RangeError(`compression level ${level} is not an integer in 0-9`);
+    const max = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxFileBytes ${max} is not a positive integer`);
+    this.#store = opts.store;
+    this.#prefix = opts.prefix;
+    this.#baseName = opts.baseName;
+    this.#compress = opts.compress;
+    this.#level = level;
+    this.#maxFileBytes = max;
+    this.#signal = opts.signal;
+    // Blocks of at most 1/16 of a file keep files at least ~15/16 full.
+    this.#blockBytes = Math.min(DEFAULT_BLOCK_BYTES, Math.max(1, Math.floor(max / 16)));
+    if (opts.partitions !== undefined) {
+      this.#scope = new Uint8Array(PARTITION_COUNT);
+      for (const id of partitionSetIds(opts.partitions)) this.#scope[id] = 1;
+      this.#declared = partitionSetOf(this.#scope) ?? [];
+    }
+    if (opts.signal) addAbortSignal(opts.signal, this);
+  }
+
+  /** The files stored so far, in order (all of them once the sink has finished). */
+  files(): DataFileEntry[] {
+    return this.#files.map((f) => ({ ...f }));
+  }
+
+  override _write(record: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    try {
+      const pid = partitionId(record.digest);
+      if (this.#scope) {
+        if (!this.#scope[pid]) {
+          throw new DataFileError(
+            'DATA_FILE_PARTITION_OUT_OF_SCOPE',
+            this.#file?.name ?? dataFileName(this.#baseName, this.#seq, this.#compress),
+            `record ${record.digest.toString('hex')} is in partition ${pid}, outside the partitions of data file series ${this.#baseName}`,
+          );
+        }
+      } else {
+        this.#blockPartitions[pid] = 1;
+      }
+      this.#writer.append(record);
+    } catch (error) {
+      return callback(error as Error);
+    }
+    if (this.#writer.pendingBytes < this.#blockBytes) return callback();
+    this.#emitBlock().then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#finish().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const file = this.#file;
+    this.#file = undefined;
+    if (!file) return callback(error);
+    const reason = error ?? new Error(`data file sink ${this.#baseName} was destroyed before it finished`);
+    file.abort(reason).then(() => callback(error));
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#writer.pendingRecords > 0) await this.#emitBlock();
+    if (this.#file) await this.#close(this.#file);
+  }
+
+  /** Stores the pending block, in the current file or, if it might not fit, in a new one. */
+  async #emitBlock(): Promise<void> {
+    const block = this.#writer.takeBlock()!;
+    let file = this.#file;
+    if (file && file.records > 0) {
+      const bound = this.#compress === 'gzip' ? gzipBound(block.bytes.length) + GZIP_END_BYTES : block.bytes.length;
+      if (file.size + bound > this.#maxFileBytes) {
+        await this.#close(file);
+        file = undefined;
+      }
+    }
+    if (!file) {
+      if (this.destroyed) throw new Error(`data file sink ${this.#baseName} was destroyed`);
+      const name = dataFileName(this.#baseName, this.#seq++, this.#compress);
+      file = new OutputFile(name, this.#store, objectKey(this.#prefix, name), this.#compress, this.#level, this.#signal);
+      this.#file = file;
+      await file.write(this.#writer.header);
+    }
+    await file.write(block.bytes);
+    file.records += block.records;
+    if (!this.#scope) {
+      this.#blockPartitions.forEach((m, id) => {
+        if (m) file.partitions[id] = 1;
+      });
+      this.#blockPartitions.fill(0);
+    }
+  }
+
+  async #close(file: OutputFile): Promise<void> {
+    const { size, sha256 } = await file.close();
+    this.#file = undefined;
+    this.#files.push({ name: file.name, size, sha256, records: file.records, partitions: this.#declared ?? partitionSetOf(file.partitions)! });
+  }
+}
+
+export interface ReadDataFileOptions {
+  store: ObjectStore;
+  prefix: string;
+  entry: DataFileEntry;
+  compress: Compression;
+  /** Aborting tears the read down; the stream errors with an AbortError. */
+  signal?: AbortSignal;
+}
+
+interface Measured {
+  size: number;
+  sha256: string;
+  records: number;
+}
+
+/**
+ * The records of one stored file: store.read ─> meter ─> [gunzip ─>] decoder. Decode
+ * and gunzip failures become DataFileErrors naming the file; storage errors pass as
+ * they are. Returns the file's size, SHA-256 and record count once it has been read.
+ */
+async function* decodeStored(
+  store: ObjectStore,
+  key: string,
+  name: string,
+  compress: Compression,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<RawRecord, Measured> {
+  const where = objectName(store.location, key);
+  let source: Readable;
+  try {
+    source = await store.read(key);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new DataFileError('DATA_FILE_MISSING', name, `data file ${where} is missing`, { cause: error });
+    throw error;
+  }
+  const meter = new Meter();
+  const decoder = new ContainerDecoder();
+  const done = pipeline(compress === 'gzip' ? [source, meter, createGunzip(), decoder] : [source, meter, decoder], { signal });
+  // Observed below, or moot when the consumer stops early (the chain is then torn down).
+  done.catch(() => undefined);
+  let records = 0;
+  try {
+    for await (const record of decoder) {
+      records++;
+      yield record as RawRecord;
+    }
+    await done;
+  } catch (error) {
+    if (error instanceof ContainerDecodeError) {
+      throw new DataFileError('DATA_FILE_UNDECODABLE', name, `data file ${where} cannot be decoded: ${error.message}`, { cause: error, position: error.position });
+    }
+    const zlibCode = (error as { code?: unknown }).code;
+    if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+      throw new DataFileError('DATA_FILE_DECOMPRESS', name, `data file ${where} cannot be gunzipped after ${meter.bytes} stored bytes: ${(error as Error).message}`, { cause: error });
+    }
+    throw error;
+  }
+  return { size: meter.bytes, sha256: meter.sha256(), records };
+}
+
+function sizeMismatch(where: string, entry: DataFileEntry, size: number): DataFileError {
+  const how = size < entry.size ? 'truncated' : 'longer than written';
+  return new DataFileError('DATA_FILE_SIZE_MISMATCH', entry.name, `data file ${where} is ${size} bytes but the manifest says ${entry.size} (${how})`);
+}
+
+function checksumMismatch(where: string, entry: DataFileEntry, sha256: string): DataFileError {
+  return new DataFileError('DATA_FILE_CHECKSUM_MISMATCH', entry.name, `data file ${where} has SHA-256 ${sha256} but the manifest says ${entry.sha256} (the file is corrupt)`);
+}
+
+function countMismatch(where: string, entry: DataFileEntry, records: number): DataFileError {
+  return new DataFileError('DATA_FILE_RECORD_COUNT_MISMATCH', entry.name, `data file ${where} holds ${records} records but the manifest says ${entry.records}`);
+}
+
+async function* verifiedRecords(opts: ReadDataFileOptions): AsyncGenerator<RawRecord> {
+  const { store, entry } = opts;
+  const key = objectKey(opts.prefix, entry.name);
+  const where = objectName(store.location, key);
+  const info = await store.stat(key);
+  if (info === null) throw new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`);
+  if (info.size !== entry.size) throw sizeMismatch(where, entry, info.size);
+  const measured = yield* decodeStored(store, key, entry.name, opts.compress, opts.signal);
+  if (measured.size !== entry.size) throw sizeMismatch(where, entry, measured.size);
+  if (measured.sha256 !== entry.sha256) throw checksumMismatch(where, entry, measured.sha256);
+  if (measured.records !== entry.records) throw countMismatch(where, entry, measured.records);
+}
+
+/**
+ * Readable (object mode) of the RawRecords of one data file, checked against its entry.
+ *
+ * A missing file or a size that differs from the entry fails before the first record.
+ * The SHA-256 and the record count can only be known at the end: records stream as
+ * they decode, and the stream errors after the last one if either differs, so a
+ * consumer that must not act on a corrupt file runs verifyBackup first. Errors are
+ * DataFileErrors naming the file (with the position for decode failures), or the
+ * store's own errors.
+ */
+export function readDataFile(opts: ReadDataFileOptions): Readable {
+  return Readable.from(verifiedRecords(opts), { objectMode: true });
+}
+
+/** What checkDataFile found: every problem, and how much it read. */
+export interface DataFileCheck {
+  problems: DataFileError[];
+  /** Stored bytes read. */
+  bytes: number;
+  /** Records decoded (up to the failure, if decoding failed). */
+  records: number;
+}
+
+async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<Omit<Measured, 'records'>> {
+  const meter = new Meter();
+  await pipeline(await store.read(key), meter, new Writable({ write: (_chunk, _encoding, callback) => callback() }), { signal });
+  return { size: meter.bytes, sha256: meter.sha256() };
+}
+
+/**
+ * Reads a data file to the end and lists what is wrong with it, instead of stopping at
+ * the first problem: a missing file; a size, SHA-256 or record count that differs from
+ * the entry; a gunzip or decode failure (with its position). Storage failures other
+ * than a missing object reject.
+ */
+export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFileCheck> {
+  const { store, entry } = opts;
+  const key = objectKey(opts.prefix, entry.name);
+  const where = objectName(store.location, key);
+  const problems: DataFileError[] = [];
+  const info = await store.stat(key);
+  if (info === null) {
+    return { problems: [new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`)], bytes: 0, records: 0 };
+  }
+  if (info.size !== entry.size) problems.push(sizeMismatch(where, entry, info.size));
+
+  const records = decodeStored(store, key, entry.name, opts.compress, opts.signal);
+  let decoded = 0;
+  let measured: Measured;
+  try {
+    for (;;) {
+      const next = await records.next();
+      if (next.done) {
+        measured = next.value;
+        break;
+      }
+      decoded++;
+    }
+  } catch (error) {
+    if (!(error instanceof DataFileError)) throw error;
+    problems.push(error);
+    // Decoding stopped part way: hash the whole object for the checksum verdict.
+    measured = { ...(await sha256Of(store, key, opts.signal)), records: decoded };
+  }
+  if (measured.sha256 !== entry.sha256) problems.push(checksumMismatch(where, entry, measured.sha256));
+  const decodedAll = !problems.some((p) => p.code === 'DATA_FILE_UNDECODABLE' || p.code === 'DATA_FILE_DECOMPRESS');
+  if (decodedAll && measured.records !== entry.records) problems.push(countMismatch(where, entry, measured.records));
+  return { problems, bytes: measured.size, records: decoded };
+}

@@ -1,0 +1,388 @@
+/**
+ * The backup manifest (`<prefix>/manifest.json`) and the metadata file
+ * (`<prefix>/metadata.avro`).
+ *
+ * A backup is complete exactly when its manifest exists: the backup writes every data
+ * file and the metadata file first and the manifest last, and the manifest lists each
+ * of them with its size and SHA-256 (so a manifest vouches for every byte of the
+ * backup; its own integrity rests on JSON parsing and the structural checks below).
+ * readManifest tells "no backup here", "an incomplete backup" and "a corrupt manifest"
+ * apart with typed errors. The format is documented in docs/format.md.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ContainerDecoder, ContainerWriter } from '../avro/container.js';
+import { METADATA_CODEC, type BackupMetadata } from '../avro/metadata-codec.js';
+import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
+import { AerobakError } from '../errors.js';
+import { objectName } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/types.js';
+import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type PartitionSet } from './data-files.js';
+
+export type { BackupMetadata } from '../avro/metadata-codec.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const METADATA_FILE = 'metadata.avro';
+export const MANIFEST_FORMAT = 'aerobak-backup';
+/** The manifest layout this code writes and the newest it reads. */
+export const MANIFEST_FORMAT_VERSION = 1;
+
+/** What the backup selected; absent fields did not filter. */
+export interface BackupFilters {
+  sets?: string[];
+  bins?: string[];
+  /** ISO 8601: only records last updated at or after this instant. */
+  modifiedAfter?: string;
+  /** ISO 8601: only records last updated before this instant. */
+  modifiedBefore?: string;
+  /** Only records that never expire. */
+  noTtlOnly?: boolean;
+  /** Inclusive partition ranges, ascending, not overlapping. */
+  partitions?: { first: number; last: number }[];
+}
+
+export interface ClusterInfo {
+  /** The seed hosts the backup connected to (host:port). */
+  hosts: string[];
+  /** Server version (`build` info command). */
+  build?: string;
+  clusterName?: string;
+}
+
+/** The metadata file as the manifest lists it. */
+export interface MetadataFileEntry {
+  name: string;
+  size: number;
+  /** SHA-256 of the stored bytes, lowercase hex. */
+  sha256: string;
+  indexes: number;
+  udfs: number;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: typeof MANIFEST_FORMAT_VERSION;
+  /** The program that wrote the backup. */
+  tool: { name: string; version: string };
+  /** Record schema of the data files: 1 = aerobak.v1.Record (schemas/record.v1.avsc). */
+  schemaVersion: typeof RECORD_SCHEMA_VERSION;
+  /** ISO 8601: when the manifest was written, i.e. when the backup became complete. */
+  createdAt: string;
+  /** ISO 8601: when the scan started. */
+  startedAt: string;
+  /** ISO 8601: when the last data file was stored. */
+  finishedAt: string;
+  cluster: ClusterInfo;
+  namespace: string;
+  filters: BackupFilters;
+  compression: Compression;
+  /** Records in all data files: the sum of files[].records. */
+  records: number;
+  /** Stored bytes of all data files: the sum of files[].size. */
+  bytes: number;
+  /** Every data file of the backup. */
+  files: DataFileEntry[];
+  /** The index and UDF definitions; absent when the backup did not save them. */
+  metadata?: MetadataFileEntry;
+}
+
+/** The prefix holds objects (data files) but no manifest. */
+export class IncompleteBackupError extends AerobakError {
+  constructor(readonly location: string) {
+    super('storage', 'BACKUP_INCOMPLETE', `backup at ${location} is incomplete: no ${MANIFEST_FILE} (the backup was interrupted or is still running)`);
+  }
+
+  declare readonly code: 'BACKUP_INCOMPLETE';
+}
+
+/** Nothing at all is stored under the prefix. */
+export class BackupNotFoundError extends AerobakError {
+  constructor(readonly location: string) {
+    super('storage', 'BACKUP_NOT_FOUND', `there is no backup at ${location}: nothing is stored there`);
+  }
+
+  declare readonly code: 'BACKUP_NOT_FOUND';
+}
+
+/** The manifest exists but is not a valid aerobak manifest. */
+export class CorruptManifestError extends AerobakError {
+  constructor(
+    readonly location: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('storage', 'MANIFEST_CORRUPT', `the manifest of the backup at ${location} is corrupt: ${detail}`, options);
+  }
+
+  declare readonly code: 'MANIFEST_CORRUPT';
+}
+
+/** The manifest was written by a newer aerobak (a format or schema version this one does not know). */
+export class UnsupportedManifestError extends AerobakError {
+  constructor(
+    readonly location: string,
+    detail: string,
+  ) {
+    super('storage', 'MANIFEST_UNSUPPORTED', `the backup at ${location} needs a newer aerobak: ${detail}`);
+  }
+
+  declare readonly code: 'MANIFEST_UNSUPPORTED';
+}
+
+/** The metadata file is missing or differs from its manifest entry. */
+export class MetadataFileError extends AerobakError {
+  constructor(
+    code: 'METADATA_MISSING' | 'METADATA_CORRUPT',
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('failed', code, message, options);
+  }
+
+  declare readonly code: 'METADATA_MISSING' | 'METADATA_CORRUPT';
+}
+
+/** Where the backup at `prefix` is, for messages. */
+export function backupLocation(store: ObjectStore, prefix: string): string {
+  const p = prefix.replace(/\/+$/, '');
+  return p === '' ? store.location : objectName(store.location, p);
+}
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+async function* singleChunk(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A reason why `v` is not a valid manifest (path.to.field: what is wrong), thrown as a string. */
+class Invalid {
+  constructor(readonly reason: string) {}
+}
+
+const fail = (path: string, what: string): never => {
+  throw new Invalid(`${path}: ${what}`);
+};
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'expected an object');
+  return v as Record<string, unknown>;
+}
+
+function string(v: unknown, path: string): string {
+  if (typeof v !== 'string') fail(path, 'expected a string');
+  return v as string;
+}
+
+function count(v: unknown, path: string): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) fail(path, 'expected a non-negative integer');
+  return v as number;
+}
+
+function instant(v: unknown, path: string): void {
+  if (Number.isNaN(Date.parse(string(v, path)))) fail(path, 'expected an ISO 8601 date-time');
+}
+
+function strings(v: unknown, path: string): void {
+  if (!Array.isArray(v)) fail(path, 'expected an array of strings');
+  (v as unknown[]).forEach((s, i) => string(s, `${path}[${i}]`));
+}
+
+function partitionSet(v: unknown, path: string): void {
+  if (!Array.isArray(v)) object(v, path);
+  try {
+    partitionSetIds(v as PartitionSet);
+  } catch (error) {
+    fail(path, (error as Error).message);
+  }
+}
+
+function sha256Hex(v: unknown, path: string): void {
+  if (!/^[0-9a-f]{64}$/.test(string(v, path))) fail(path, 'expected a SHA-256 as 64 lowercase hex digits');
+}
+
+function fileName(v: unknown, path: string): string {
+  const name = string(v, path);
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name === MANIFEST_FILE) {
+    fail(path, `"${name}" is not a file name in the backup`);
+  }
+  return name;
+}
+
+/** The reason `v` is not a Manifest this code can read, as `{ unsupported }` or `{ corrupt }`; undefined when it is one. */
+function manifestProblem(v: unknown): { unsupported: string } | { corrupt: string } | undefined {
+  try {
+    const m = object(v, 'manifest');
+    if (m.format !== MANIFEST_FORMAT) fail('format', `expected "${MANIFEST_FORMAT}" (not an aerobak backup manifest)`);
+    const version = count(m.formatVersion, 'formatVersion');
+    if (version > MANIFEST_FORMAT_VERSION) return { unsupported: `manifest format version ${version} (this aerobak reads ${MANIFEST_FORMAT_VERSION})` };
+    if (version !== MANIFEST_FORMAT_VERSION) fail('formatVersion', `unknown version ${version}`);
+    const schemaVersion = count(m.schemaVersion, 'schemaVersion');
+    if (schemaVersion > RECORD_SCHEMA_VERSION) return { unsupported: `record schema version ${schemaVersion} (this aerobak reads ${RECORD_SCHEMA_VERSION})` };
+    if (schemaVersion !== RECORD_SCHEMA_VERSION) fail('schemaVersion', `unknown version ${schemaVersion}`);
+
+    const tool = object(m.tool, 'tool');
+    string(tool.name, 'tool.name');
+    string(tool.version, 'tool.version');
+    for (const f of ['createdAt', 'startedAt', 'finishedAt'] as const) instant(m[f], f);
+    const cluster = object(m.cluster, 'cluster');
+    strings(cluster.hosts, 'cluster.hosts');
+    if (cluster.build !== undefined) string(cluster.build, 'cluster.build');
+    if (cluster.clusterName !== undefined) string(cluster.clusterName, 'cluster.clusterName');
+    if (string(m.namespace, 'namespace') === '') fail('namespace', 'empty');
+
+    const filters = object(m.filters, 'filters');
+    if (filters.sets !== undefined) strings(filters.sets, 'filters.sets');
+    if (filters.bins !== undefined) strings(filters.bins, 'filters.bins');
+    if (filters.modifiedAfter !== undefined) instant(filters.modifiedAfter, 'filters.modifiedAfter');
+    if (filters.modifiedBefore !== undefined) instant(filters.modifiedBefore, 'filters.modifiedBefore');
+    if (filters.noTtlOnly !== undefined && typeof filters.noTtlOnly !== 'boolean') fail('filters.noTtlOnly', 'expected a boolean');
+    if (filters.partitions !== undefined) {
+      if (!Array.isArray(filters.partitions)) fail('filters.partitions', 'expected an array of ranges');
+      (filters.partitions as unknown[]).forEach((r, i) => {
+        const range = object(r, `filters.partitions[${i}]`);
+        partitionSet({ first: range.first, last: range.last }, `filters.partitions[${i}]`);
+      });
+    }
+
+    const compression = m.compression;
+    if (compression !== 'gzip' && compression !== 'none') fail('compression', 'expected "gzip" or "none"');
+    const records = count(m.records, 'records');
+    const bytes = count(m.bytes, 'bytes');
+
+    if (!Array.isArray(m.files)) fail('files', 'expected an array');
+    const names = new Set<string>();
+    let sumRecords = 0;
+    let sumBytes = 0;
+    (m.files as unknown[]).forEach((f, i) => {
+      const path = `files[${i}]`;
+      const file = object(f, path);
+      const name = fileName(file.name, `${path}.name`);
+      if (names.has(name)) fail(`${path}.name`, `"${name}" is listed twice`);
+      names.add(name);
+      sumBytes += count(file.size, `${path}.size`);
+      sha256Hex(file.sha256, `${path}.sha256`);
+      sumRecords += count(file.records, `${path}.records`);
+      partitionSet(file.partitions, `${path}.partitions`);
+    });
+    if (sumRecords !== records) fail('records', `${records}, but the files hold ${sumRecords}`);
+    if (sumBytes !== bytes) fail('bytes', `${bytes}, but the files' sizes add up to ${sumBytes}`);
+
+    if (m.metadata !== undefined) {
+      const meta = object(m.metadata, 'metadata');
+      const name = fileName(meta.name, 'metadata.name');
+      if (names.has(name)) fail('metadata.name', `"${name}" is also a data file`);
+      count(meta.size, 'metadata.size');
+      sha256Hex(meta.sha256, 'metadata.sha256');
+      count(meta.indexes, 'metadata.indexes');
+      count(meta.udfs, 'metadata.udfs');
+    }
+    return undefined;
+  } catch (error) {
+    if (error instanceof Invalid) return { corrupt: error.reason };
+    throw error;
+  }
+}
+
+/**
+ * Stores the manifest, which makes the backup complete: call it last, after every data
+ * file and the metadata file are stored. Throws RangeError (and writes nothing) if `m`
+ * is not a valid manifest, e.g. if `records` is not the sum of the files' records.
+ */
+export async function writeManifest(store: ObjectStore, prefix: string, m: Manifest, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  const problem = manifestProblem(m);
+  if (problem) throw new RangeError(`refusing to write an invalid manifest: ${'corrupt' in problem ? problem.corrupt : problem.unsupported}`);
+  const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
+  await store.write(objectKey(prefix, MANIFEST_FILE), singleChunk(bytes), opts);
+}
+
+/**
+ * The manifest of the backup at `prefix`. Rejects with BackupNotFoundError (nothing is
+ * stored under the prefix), IncompleteBackupError (objects but no manifest),
+ * CorruptManifestError (not JSON, or not a consistent aerobak manifest),
+ * UnsupportedManifestError (written by a newer aerobak), or the store's own errors.
+ */
+export async function readManifest(store: ObjectStore, prefix: string): Promise<Manifest> {
+  const location = backupLocation(store, prefix);
+  let stream: Readable;
+  try {
+    stream = await store.read(objectKey(prefix, MANIFEST_FILE));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'NOT_FOUND') throw error;
+    const p = prefix.replace(/\/+$/, '');
+    let stored = false;
+    for await (const _ of store.list(p === '' ? '' : `${p}/`)) {
+      stored = true;
+      break;
+    }
+    throw stored ? new IncompleteBackupError(location) : new BackupNotFoundError(location);
+  }
+  const text = (await readAll(stream)).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new CorruptManifestError(location, `${MANIFEST_FILE} is not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  const problem = manifestProblem(value);
+  if (problem && 'unsupported' in problem) throw new UnsupportedManifestError(location, problem.unsupported);
+  if (problem) throw new CorruptManifestError(location, problem.corrupt);
+  return value as Manifest;
+}
+
+/** Stores the index and UDF definitions as `<prefix>/metadata.avro`; returns the manifest entry for it. */
+export async function writeMetadata(
+  store: ObjectStore,
+  prefix: string,
+  metadata: BackupMetadata,
+  opts: { signal?: AbortSignal } = {},
+): Promise<MetadataFileEntry> {
+  const writer = new ContainerWriter(METADATA_CODEC);
+  writer.append(metadata);
+  const bytes = Buffer.concat([writer.header, writer.takeBlock()!.bytes]);
+  await store.write(objectKey(prefix, METADATA_FILE), singleChunk(bytes), opts);
+  return { name: METADATA_FILE, size: bytes.length, sha256: sha256(bytes), indexes: metadata.indexes.length, udfs: metadata.udfs.length };
+}
+
+/**
+ * The index and UDF definitions of a backup, checked against the manifest's entry.
+ * Rejects with MetadataFileError (METADATA_MISSING, or METADATA_CORRUPT for a size,
+ * SHA-256, decoding or count mismatch) or the store's own errors.
+ */
+export async function readMetadata(store: ObjectStore, prefix: string, entry: MetadataFileEntry): Promise<BackupMetadata> {
+  const key = objectKey(prefix, entry.name);
+  const where = objectName(store.location, key);
+  let stream: Readable;
+  try {
+    stream = await store.read(key);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new MetadataFileError('METADATA_MISSING', entry.name, `metadata file ${where} is missing`, { cause: error });
+    throw error;
+  }
+  const bytes = await readAll(stream);
+  const corrupt = (detail: string, cause?: unknown): MetadataFileError =>
+    new MetadataFileError('METADATA_CORRUPT', entry.name, `metadata file ${where} ${detail}`, cause === undefined ? undefined : { cause });
+  if (bytes.length !== entry.size) throw corrupt(`is ${bytes.length} bytes but the manifest says ${entry.size}`);
+  const digest = sha256(bytes);
+  if (digest !== entry.sha256) throw corrupt(`has SHA-256 ${digest} but the manifest says ${entry.sha256}`);
+  const values: BackupMetadata[] = [];
+  const decoder = new ContainerDecoder(METADATA_CODEC);
+  decoder.end(bytes);
+  try {
+    for await (const v of decoder) values.push(v as BackupMetadata);
+  } catch (error) {
+    throw corrupt(`cannot be decoded: ${(error as Error).message}`, error);
+  }
+  if (values.length !== 1) throw corrupt(`holds ${values.length} metadata values (expected 1)`);
+  const metadata = values[0]!;
+  if (metadata.indexes.length !== entry.indexes || metadata.udfs.length !== entry.udfs) {
+    throw corrupt(`holds ${metadata.indexes.length} indexes and ${metadata.udfs.length} UDFs but the manifest says ${entry.indexes} and ${entry.udfs}`);
+  }
+  return metadata;
+}

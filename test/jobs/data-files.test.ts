@@ -1,0 +1,234 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { partitionId } from '../../src/aerospike/wire/digest.js';
+import { ParticleType, type RawRecord } from '../../src/aerospike/types.js';
+import { avroToRecord, type AvroRecord } from '../../src/avro/record-codec.js';
+import { DataFileSink, readDataFile, type Compression, type DataFileEntry, type DataFileSinkOptions } from '../../src/jobs/data-files.js';
+import { FaultyStore } from '../../src/storage/faulty.js';
+import { createStore, type ObjectStore } from '../../src/storage/index.js';
+import { decodeWithAvroJs } from '../avro/avro-js.js';
+import { goldenRecords, sampleRecords } from '../avro/records.js';
+
+let stores = 0;
+const memoryStore = (): ObjectStore => createStore(`mem://data-files-test-${stores++}`);
+
+async function stored(store: ObjectStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.read(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `inner` with another write(). */
+function withWrite(inner: ObjectStore, write: ObjectStore['write']): ObjectStore {
+  return {
+    location: inner.location,
+    open: (intent) => inner.open(intent),
+    write,
+    read: (key, range) => inner.read(key, range),
+    stat: (key) => inner.stat(key),
+    list: (prefix, options) => inner.list(prefix, options),
+    delete: (key) => inner.delete(key),
+  };
+}
+
+async function keys(store: ObjectStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list('')) out.push(o.key);
+  return out;
+}
+
+async function writeSeries(
+  records: Iterable<RawRecord> | AsyncIterable<RawRecord>,
+  opts: Partial<DataFileSinkOptions> & { store: ObjectStore },
+): Promise<DataFileEntry[]> {
+  const sink = new DataFileSink({ prefix: 'bk', baseName: 'test_0', compress: 'gzip', ...opts });
+  await pipeline(Readable.from(records), sink);
+  return sink.files();
+}
+
+async function readBack(store: ObjectStore, entry: DataFileEntry, compress: Compression): Promise<RawRecord[]> {
+  const out: RawRecord[] = [];
+  for await (const r of readDataFile({ store, prefix: 'bk', entry, compress })) out.push(r as RawRecord);
+  return out;
+}
+
+async function failure(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  return p.then(
+    () => expect.fail('expected a rejection'),
+    (e: Error & { code?: string }) => e,
+  );
+}
+
+/** Uniform records: random digest, one 100-byte blob bin. */
+function* plainRecords(n: number, onPull: () => void = () => undefined): Generator<RawRecord> {
+  for (let i = 0; i < n; i++) {
+    onPull();
+    yield { namespace: 'test', set: 's', digest: randomBytes(20), generation: 1, voidTime: 0, bins: [{ name: 'b', type: ParticleType.BLOB, value: randomBytes(100) }] };
+  }
+}
+
+const records = [...goldenRecords(), ...sampleRecords(300)];
+
+describe('data files', () => {
+  it('store records in a gzip file whose entry matches the stored bytes, readable by Apache avro-js', async () => {
+    const store = memoryStore();
+    const files = await writeSeries(records, { store });
+    expect(files).toHaveLength(1);
+    const [entry] = files as [DataFileEntry];
+    const bytes = await stored(store, 'bk/test_0_00000.avro.gz');
+    const partitions = [...new Set(records.map((r) => partitionId(r.digest)))].sort((a, b) => a - b);
+    expect(entry).toEqual({
+      name: 'test_0_00000.avro.gz',
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      records: records.length,
+      partitions,
+    });
+    expect(await readBack(store, entry, 'gzip')).toEqual(records);
+    const independent = await decodeWithAvroJs(gunzipSync(bytes));
+    expect(independent.map((v) => avroToRecord(v as AvroRecord))).toEqual(records);
+  });
+
+  for (const compress of ['gzip', 'none'] as const) {
+    it(`roll over (${compress}) into files of at most maxFileBytes that hold every record once, in order`, async () => {
+      const store = memoryStore();
+      const maxFileBytes = 16 * 1024;
+      const files = await writeSeries(records, { store, compress, maxFileBytes });
+      expect(files.length).toBeGreaterThan(3);
+      const ext = compress === 'gzip' ? '.avro.gz' : '.avro';
+      expect(files.map((f) => f.name)).toEqual(files.map((_, i) => `test_0_${String(i).padStart(5, '0')}${ext}`));
+      expect(await keys(store)).toEqual(files.map((f) => `bk/${f.name}`));
+      const back: RawRecord[] = [];
+      for (const f of files) {
+        expect((await store.stat(`bk/${f.name}`))!.size).toBe(f.size);
+        expect(f.size).toBeLessThanOrEqual(maxFileBytes);
+        const part = await readBack(store, f, compress);
+        expect(part).toHaveLength(f.records);
+        back.push(...part);
+      }
+      expect(back).toEqual(records);
+      // Files are filled, not split early: all but the last hold more than half the limit.
+      for (const f of files.slice(0, -1)) expect(f.size).toBeGreaterThan(maxFileBytes / 2);
+    });
+  }
+
+  it('write no file for no records', async () => {
+    const store = memoryStore();
+    expect(await writeSeries([], { store })).toEqual([]);
+    expect(await keys(store)).toEqual([]);
+  });
+
+  it('list declared partitions, and refuse a record from another partition', async () => {
+    const store = memoryStore();
+    const inRange = records.filter((r) => partitionId(r.digest) < 2048);
+    const ids = Array.from({ length: 2048 }, (_, i) => i);
+    const files = await writeSeries(inRange, { store, partitions: ids });
+    expect(files.map((f) => f.partitions)).toEqual([{ first: 0, last: 2047 }]);
+
+    const outside = records.find((r) => partitionId(r.digest) >= 2048)!;
+    const error = await failure(writeSeries([...inRange, outside], { store: memoryStore(), partitions: { first: 0, last: 2047 } }));
+    expect(error.code).toBe('DATA_FILE_PARTITION_OUT_OF_SCOPE');
+  });
+
+  it('fail with the store error when an upload breaks, keeping only the finished files', async () => {
+    const inner = memoryStore();
+    const faulty = new FaultyStore(inner).inject('write', { afterBytes: 2000 });
+    let writes = 0;
+    const store = withWrite(inner, (key, source, options) => (++writes === 2 ? faulty : inner).write(key, source, options));
+    const error = await failure(writeSeries(records, { store, maxFileBytes: 16 * 1024 }));
+    expect(error.message).toMatch(/ECONNRESET|reset/i);
+    expect(await keys(inner)).toEqual(['bk/test_0_00000.avro.gz']);
+  });
+
+  it('store nothing of the file in progress when aborted', async () => {
+    const store = memoryStore();
+    const abort = new AbortController();
+    let pulled = 0;
+    const source = plainRecords(5000, () => {
+      if (++pulled === 1500) abort.abort();
+    });
+    const error = await failure(writeSeries(source, { store, maxFileBytes: 64 * 1024, signal: abort.signal }));
+    expect(error.name).toBe('AbortError');
+    const left = await keys(store);
+    expect(left.length).toBeGreaterThan(0);
+    let kept = 0;
+    for (const key of left) kept += (await decodeWithAvroJs(gunzipSync(await stored(store, key)))).length; // complete files only
+    expect(kept).toBeLessThan(1500);
+  });
+
+  it('hold backpressure end to end: a stalled store stops the source', async () => {
+    const inner = memoryStore();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const store = withWrite(inner, (key, source) =>
+      inner.write(
+        key,
+        (async function* () {
+          await released;
+          yield* source;
+        })(),
+      ),
+    );
+    let pulled = 0;
+    const done = writeSeries(
+      plainRecords(20_000, () => pulled++),
+      { store, maxFileBytes: 1024 * 1024 }, // 64 KiB blocks: about 500 records each
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(pulled).toBeLessThan(2000);
+    release();
+    const files = await done;
+    expect(files.reduce((n, f) => n + f.records, 0)).toBe(20_000);
+    for (const f of files) expect(f.size).toBeLessThanOrEqual(1024 * 1024); // the size bound holds while the store lags
+  });
+});
+
+describe('readDataFile', () => {
+  async function series(): Promise<{ store: ObjectStore; entry: DataFileEntry; bytes: Buffer }> {
+    const store = memoryStore();
+    const [entry] = (await writeSeries(records, { store })) as [DataFileEntry];
+    return { store, entry, bytes: await stored(store, `bk/${entry.name}`) };
+  }
+
+  async function put(store: ObjectStore, name: string, bytes: Buffer): Promise<void> {
+    await store.write(`bk/${name}`, Readable.from([bytes]));
+  }
+
+  it('fails before the first record when the file is missing or truncated', async () => {
+    const { store, entry, bytes } = await series();
+    await put(store, entry.name, bytes.subarray(0, bytes.length - 10));
+    let yielded = 0;
+    const error = await failure(
+      (async () => {
+        for await (const _ of readDataFile({ store, prefix: 'bk', entry, compress: 'gzip' })) yielded++;
+      })(),
+    );
+    expect(yielded).toBe(0);
+    expect(error).toMatchObject({ code: 'DATA_FILE_SIZE_MISMATCH', file: entry.name });
+    expect(error.message).toContain(`bk/${entry.name} is ${bytes.length - 10} bytes but the manifest says ${bytes.length} (truncated)`);
+
+    const missing = await failure(readBack(store, { ...entry, name: 'test_0_00009.avro.gz' }, 'gzip'));
+    expect(missing).toMatchObject({ code: 'DATA_FILE_MISSING', file: 'test_0_00009.avro.gz' });
+  });
+
+  it('never ends quietly on a flipped byte: the error names the file', async () => {
+    const { store, entry, bytes } = await series();
+    for (const at of [20, Math.floor(bytes.length / 2), bytes.length - 5]) {
+      const flipped = Buffer.from(bytes);
+      flipped[at]! ^= 0x01;
+      await put(store, entry.name, flipped);
+      const error = await failure(readBack(store, entry, 'gzip'));
+      expect(['DATA_FILE_DECOMPRESS', 'DATA_FILE_UNDECODABLE', 'DATA_FILE_CHECKSUM_MISMATCH']).toContain(error.code);
+      expect(error.message).toContain(entry.name);
+    }
+  });
+
+  it('fails after the last record when the count differs from the manifest', async () => {
+    const { store, entry } = await series();
+    const error = await failure(readBack(store, { ...entry, records: entry.records + 1 }, 'gzip'));
+    expect(error).toMatchObject({ code: 'DATA_FILE_RECORD_COUNT_MISMATCH', file: entry.name });
+  });
+});
