@@ -1,0 +1,267 @@
+/**
+ * Command-line options in one place: each option's name, short alias, type, environment
+ * variable and help text, and the value parsers that turn text into typed options with
+ * errors a person can act on. Parsing is node:util parseArgs (strict); every parse
+ * failure becomes a UsageError (exit code 2) naming the option.
+ */
+import { parseArgs } from 'node:util';
+import type { ClusterOptions } from '../aerospike/cluster.js';
+import { UsageError } from '../errors.js';
+
+export interface OptionSpec {
+  /** Long name, without the dashes. */
+  name: string;
+  short?: string;
+  type: 'string' | 'boolean';
+  /** May be given more than once (values are collected in order). */
+  multiple?: boolean;
+  /** Placeholder shown in help: `--to LOCATION`. */
+  value?: string;
+  /** Environment variable read when the option is absent. */
+  env?: string;
+  /** Default shown in help (applied by the command, which knows the type). */
+  defaultText?: string;
+  description: string;
+}
+
+export interface CommandHelp {
+  usage: string;
+  summary: string;
+  /** Paragraphs after the summary. */
+  details?: string[];
+  sections: { title: string; options: readonly OptionSpec[] }[];
+  examples: string[];
+  exitCodes: readonly [number, string][];
+}
+
+export const connectionOptions: readonly OptionSpec[] = [
+  {
+    name: 'hosts',
+    short: 'h',
+    type: 'string',
+    value: 'HOST[:PORT][,...]',
+    env: 'AEROSPIKE_HOSTS',
+    defaultText: '127.0.0.1:3000',
+    description: 'seed nodes (as asbackup -h; help is --help)',
+  },
+  { name: 'port', short: 'p', type: 'string', value: 'PORT', defaultText: '3000', description: 'port for hosts given without one' },
+  { name: 'user', short: 'U', type: 'string', value: 'USER', env: 'AEROSPIKE_USER', description: 'user name, on a cluster with security enabled' },
+  { name: 'password', short: 'P', type: 'string', value: 'PASSWORD', env: 'AEROSPIKE_PASSWORD', description: 'password (prefer the environment variable)' },
+];
+
+export const outputOptions: readonly OptionSpec[] = [
+  { name: 'json', type: 'boolean', description: 'JSON lines on stdout: progress events, then one summary object' },
+  { name: 'debug', type: 'boolean', description: 'print stack traces of unexpected errors' },
+  { name: 'help', type: 'boolean', description: 'show this help' },
+];
+
+export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export interface Parsed {
+  values: ParsedValues;
+  positionals: string[];
+}
+
+/** Parses argv against the options; environment variables fill absent options. */
+export function parseCommandLine(
+  command: string,
+  argv: readonly string[],
+  specs: readonly OptionSpec[],
+  env: NodeJS.ProcessEnv,
+  maxPositionals: number,
+): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const s of specs) {
+    options[s.name] = { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) };
+  }
+  let parsed: { values: ParsedValues; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (err) {
+    // parseArgs messages are clear ("Unknown option '--nmespace'"); point to the help.
+    const message = err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/s, '') : String(err);
+    throw new UsageError(`${message} (see aerobak ${command} --help)`);
+  }
+  if (parsed.values.help) return parsed;
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}" (see aerobak ${command} --help)`);
+  }
+  for (const s of specs) {
+    if (s.env && parsed.values[s.name] === undefined) {
+      const v = env[s.env];
+      if (v !== undefined && v !== '') parsed.values[s.name] = v;
+    }
+  }
+  return parsed;
+}
+
+export function str(values: ParsedValues, name: string): string | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new Error(`option --${name} is not a string option`);
+  return v;
+}
+
+export function bool(values: ParsedValues, name: string): boolean {
+  return values[name] === true;
+}
+
+/** A repeatable, comma-separated list option: `-s a,b -s c` → [a, b, c]. */
+export function list(values: ParsedValues, name: string): string[] {
+  const v = values[name];
+  const items = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  return items
+    .flatMap((s) => String(s).split(','))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export function required(values: ParsedValues, name: string, command: string): string {
+  const v = str(values, name);
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required (see aerobak ${command} --help)`);
+  return v;
+}
+
+export function integer(values: ParsedValues, name: string, range: { min: number; max?: number }): number | undefined {
+  const text = str(values, name);
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`--${name} "${text}" is not a whole number`);
+  const n = Number(text);
+  if (n < range.min || (range.max !== undefined && n > range.max)) {
+    throw new UsageError(`--${name} ${n} is out of range (${range.min}${range.max !== undefined ? `-${range.max}` : ' or more'})`);
+  }
+  return n;
+}
+
+const sizeUnits: Record<string, number> = {
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/**
+ * "256MiB", "1G", "500MB", "4096B" → bytes. The unit is required: asbackup's
+ * --file-limit counts MiB where a plain number reads as bytes, and a wrong guess would
+ * be off by a million.
+ */
+export function size(values: ParsedValues, name: string): number | undefined {
+  const text = str(values, name);
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(text);
+  const unit = m ? sizeUnits[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new UsageError(`--${name} "${text}" is not a size with a unit (examples: 64MiB, 1GiB, 500MB, 4096B)`);
+  const bytes = Math.round(Number(m[1]) * unit);
+  if (bytes < 1) throw new UsageError(`--${name} must be at least 1 byte`);
+  return bytes;
+}
+
+/**
+ * A point in time: ISO 8601 ("2026-01-24T10:00:00Z"; without a zone it is local time)
+ * or asbackup's "YYYY-MM-DD_HH:MM:SS" (local time), "YYYY-MM-DD" (midnight) or
+ * "HH:MM:SS" (today).
+ */
+export function date(values: ParsedValues, name: string, now: Date = new Date()): Date | undefined {
+  const text = str(values, name)?.trim();
+  if (text === undefined) return undefined;
+  let d: Date | undefined;
+  const timeOnly = /^(\d{2}):(\d{2}):(\d{2})$/.exec(text);
+  const asbackup = /^(\d{4})-(\d{2})-(\d{2})(?:_(\d{2}):(\d{2}):(\d{2}))?$/.exec(text);
+  if (timeOnly) {
+    d = new Date(now.getFullYear(), now.getMonth(), now.getDate(), Number(timeOnly[1]), Number(timeOnly[2]), Number(timeOnly[3]));
+  } else if (asbackup) {
+    const [, y, mo, da, h, mi, s] = asbackup;
+    d = new Date(Number(y), Number(mo) - 1, Number(da), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0));
+  } else if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
+    d = new Date(text);
+  }
+  if (d === undefined || Number.isNaN(d.getTime())) {
+    throw new UsageError(`--${name} "${text}" is not a date (examples: 2026-01-24T10:00:00Z, 2026-01-24_10:00:00, 2026-01-24)`);
+  }
+  return d;
+}
+
+export function oneOf<T extends string>(values: ParsedValues, name: string, allowed: readonly T[]): T | undefined {
+  const text = str(values, name);
+  if (text === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`--${name} "${text}" must be one of: ${allowed.join(', ')}`);
+  return text as T;
+}
+
+/** Connection options for Cluster.connect from the shared connection flags. */
+export function clusterOptions(values: ParsedValues): ClusterOptions {
+  const user = str(values, 'user');
+  const password = str(values, 'password');
+  return { hosts: hosts(values), ...(user !== undefined ? { user } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/** Host list for Cluster.connect: "a:3000,b" with default port. IPv6 in brackets: "[::1]:3000". */
+export function hosts(values: ParsedValues, defaultHosts = '127.0.0.1'): { host: string; port: number }[] {
+  const port = integer(values, 'port', { min: 1, max: 65535 }) ?? 3000;
+  const text = str(values, 'hosts') ?? defaultHosts;
+  const out = text
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h.length > 0)
+    .map((h) => {
+      const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(h);
+      const p = m?.[3] === undefined ? port : Number(m[3]);
+      if (!m || p < 1 || p > 65535) throw new UsageError(`--hosts "${h}" is not HOST or HOST:PORT`);
+      return { host: (m[1] ?? m[2])!, port: p };
+    });
+  if (out.length === 0) throw new UsageError('--hosts names no host');
+  return out;
+}
+
+function optionLabel(s: OptionSpec): string {
+  const long = `--${s.name}${s.value ? ` ${s.value}` : ''}`;
+  return s.short ? `-${s.short}, ${long}` : `    ${long}`;
+}
+
+const HELP_WIDTH = 100;
+
+/** Splits text into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+export function renderHelp(help: CommandHelp): string {
+  const lines: string[] = [`Usage: ${help.usage}`, '', ...wrap(help.summary, HELP_WIDTH)];
+  for (const p of help.details ?? []) lines.push('', ...wrap(p, HELP_WIDTH));
+  const column = Math.min(34, Math.max(...help.sections.flatMap((s) => s.options.map((o) => optionLabel(o).length))) + 4);
+  for (const section of help.sections) {
+    lines.push('', `${section.title}:`);
+    for (const o of section.options) {
+      const label = `  ${optionLabel(o)}`;
+      const extras = [o.env ? `env ${o.env}` : '', o.defaultText ? `default ${o.defaultText}` : ''].filter(Boolean).join('; ');
+      const text = wrap(extras ? `${o.description} [${extras}]` : o.description, HELP_WIDTH - column);
+      const indent = ' '.repeat(column);
+      if (label.length + 2 > column) lines.push(label, ...text.map((t) => indent + t));
+      else lines.push(label.padEnd(column) + text[0], ...text.slice(1).map((t) => indent + t));
+    }
+  }
+  lines.push('', 'Examples:', ...help.examples.map((e) => `  ${e}`));
+  lines.push('', 'Exit codes:');
+  for (const [code, text] of help.exitCodes) {
+    const [first, ...rest] = wrap(text, HELP_WIDTH - 7);
+    lines.push(`  ${String(code).padStart(3)}  ${first}`, ...rest.map((t) => `       ${t}`));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,203 @@
+/** `aerobak restore`: parses the options and calls runRestore. */
+import type { WritePolicy } from '../aerospike/batch-writer.js';
+import { ResultCode } from '../aerospike/wire/result-codes.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { RecordWriteError, runRestore, type RestoreOptions, type RestoreSummary } from '../jobs/restore.js';
+import { exitCodes, type CliCommand } from './command.js';
+import {
+  bool,
+  clusterOptions,
+  connectionOptions,
+  integer,
+  list,
+  oneOf,
+  outputOptions,
+  parseCommandLine,
+  renderHelp,
+  required,
+  type OptionSpec,
+  type ParsedValues,
+} from './options.js';
+import { ProgressOutput, formatCount, formatDuration, jsonLine, type Io } from './output.js';
+
+const MODES: readonly WritePolicy[] = ['generation-greater', 'create-only', 'replace', 'ignore-generation'];
+
+const restoreOptions: readonly OptionSpec[] = [
+  { name: 'from', short: 'd', type: 'string', value: 'LOCATION', description: 'the backup: a directory, s3://bucket/prefix or gs://bucket/prefix (required)' },
+  { name: 'namespace-map', short: 'n', type: 'string', multiple: true, value: 'SRC:DST', description: 'restore namespace SRC into DST (asrestore\'s SRC,DST also works)' },
+  { name: 'set', short: 's', type: 'string', multiple: true, value: 'SET[,SET]', description: 'only records (and indexes) of these sets' },
+  { name: 'bins', short: 'B', type: 'string', multiple: true, value: 'BIN[,BIN]', description: 'only these bins; a record left with none is skipped' },
+  {
+    name: 'mode',
+    type: 'string',
+    value: 'MODE',
+    defaultText: 'generation-greater',
+    description:
+      'generation-greater: write unless the database holds the same or a newer generation; create-only: only records that do not exist (asrestore -u); ' +
+      'replace: replace whole records, removing bins not in the backup (-r); ignore-generation: write over, merging bins (-g)',
+  },
+  {
+    name: 'extra-ttl',
+    type: 'string',
+    value: 'SECONDS',
+    description: 'add SECONDS to the void time of records that expire, before the expiry check (as asrestore: records expired less than SECONDS ago come back)',
+  },
+  { name: 'ignore-codes', type: 'string', multiple: true, value: 'CODE[,CODE]', description: 'skip and count records refused with these result codes (numbers or names: 13 or RECORD_TOO_BIG) instead of stopping' },
+  { name: 'indexes-last', type: 'boolean', description: 'build secondary indexes after the records (default: before, as asrestore)' },
+  { name: 'no-indexes', type: 'boolean', description: 'do not restore secondary indexes' },
+  { name: 'no-udfs', type: 'boolean', description: 'do not restore UDF modules' },
+  { name: 'force', type: 'boolean', description: 'restore a backup that has no manifest (interrupted): its complete data files, unverified' },
+];
+
+const performanceOptions: readonly OptionSpec[] = [
+  { name: 'parallel', short: 'w', type: 'string', value: 'N', defaultText: '4', description: 'data files restored at once (1-256)' },
+  { name: 'records-per-second', short: 'L', type: 'string', value: 'N', description: 'limit writes to N records per second overall' },
+  { name: 'batch-size', type: 'string', value: 'N', defaultText: '128', description: 'records per batch write (1-5000)' },
+];
+
+export const restoreSpecs = [...restoreOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
+
+const codeByName = new Map<string, number>(Object.entries(ResultCode));
+
+function namespaceMap(values: ParsedValues): Map<string, string> {
+  const raw = values['namespace-map'];
+  const items = raw === undefined ? [] : (Array.isArray(raw) ? raw : [raw]).map(String);
+  const map = new Map<string, string>();
+  for (const item of items) {
+    const pairs = item.includes(':') ? item.split(',').map((p) => p.split(':')) : [item.split(',')];
+    for (const pair of pairs) {
+      const [src, dst] = pair.map((s) => s.trim());
+      if (pair.length !== 2 || !src || !dst) throw new UsageError(`--namespace-map "${item}" is not SRC:DST (for example test:bar)`);
+      if (map.has(src) && map.get(src) !== dst) throw new UsageError(`--namespace-map maps ${src} twice`);
+      map.set(src, dst);
+    }
+  }
+  return map;
+}
+
+function ignoreCodes(values: ParsedValues): number[] {
+  return list(values, 'ignore-codes').map((c) => {
+    if (/^-?\d+$/.test(c)) return Number(c);
+    const code = codeByName.get(c.toUpperCase());
+    if (code === undefined) throw new UsageError(`--ignore-codes "${c}" is neither a number nor a result code name such as RECORD_TOO_BIG`);
+    return code;
+  });
+}
+
+export function restoreOptionsFrom(values: ParsedValues): RestoreOptions {
+  const opts: RestoreOptions = {
+    cluster: clusterOptions(values),
+    from: required(values, 'from', 'restore'),
+    mode: oneOf(values, 'mode', MODES) ?? 'generation-greater',
+    parallel: integer(values, 'parallel', { min: 1, max: 256 }) ?? 4,
+  };
+  const map = namespaceMap(values);
+  if (map.size > 0) opts.namespaceMap = map;
+  const sets = list(values, 'set');
+  const bins = list(values, 'bins');
+  if (sets.length > 0) opts.sets = sets;
+  if (bins.length > 0) opts.bins = bins;
+  const extraTtl = integer(values, 'extra-ttl', { min: 0 });
+  if (extraTtl !== undefined) opts.extraTtlSeconds = extraTtl;
+  const rps = integer(values, 'records-per-second', { min: 1 });
+  if (rps !== undefined) opts.recordsPerSecond = rps;
+  const batch = integer(values, 'batch-size', { min: 1, max: 5000 });
+  if (batch !== undefined) opts.batchSize = batch;
+  const codes = ignoreCodes(values);
+  if (codes.length > 0) opts.ignoreCodes = codes;
+  if (bool(values, 'indexes-last')) opts.indexesLast = true;
+  if (bool(values, 'no-indexes')) opts.noIndexes = true;
+  if (bool(values, 'no-udfs')) opts.noUdfs = true;
+  if (bool(values, 'force')) opts.force = true;
+  return opts;
+}
+
+function byCode(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .map(([name, n]) => `${formatCount(n)} ${name}`)
+    .join(', ');
+}
+
+export function printRestoreSummary(io: Io, s: RestoreSummary, complete: boolean): void {
+  const failed = Object.values(s.failed).reduce((a, b) => a + b, 0);
+  const ignored = Object.values(s.ignored).reduce((a, b) => a + b, 0);
+  const target = Object.entries(s.namespaces)
+    .map(([src, dst]) => (src === dst ? src : `${src} -> ${dst}`))
+    .join(', ');
+  const lines = [
+    `${complete ? 'restore complete' : 'restore stopped'}: namespace ${target}, ${formatDuration(s.durationMs / 1000)}`,
+    `  read from backup        ${formatCount(s.read)}`,
+    `  written                 ${formatCount(s.written)}`,
+    `  fresher in database     ${formatCount(s.fresher)}`,
+    `  already existed         ${formatCount(s.existed)}`,
+    `  expired                 ${formatCount(s.expired)}`,
+    `  skipped by filter       ${formatCount(s.skippedByFilter)}`,
+    `  skipped (ignored codes) ${formatCount(ignored)}${ignored > 0 ? ` (${byCode(s.ignored)})` : ''}`,
+    `  failed                  ${formatCount(failed)}${failed > 0 ? ` (${byCode(s.failed)})` : ''}`,
+    `  indexes                 ${s.indexes.created} created, ${s.indexes.existing} already present, ${s.indexes.skipped} skipped by set filter`,
+    `  UDF modules             ${s.udfs.written} written, ${s.udfs.unchanged} unchanged`,
+  ];
+  if (s.unverified) lines.push('  (backup had no manifest: data files were not verified)');
+  io.stdout.write(lines.join('\n') + '\n');
+}
+
+export const restoreCommand: CliCommand = {
+  name: 'restore',
+  summary: 'restore a backup into a cluster, optionally into another namespace',
+  help: {
+    usage: 'aerobak restore --from LOCATION [options]',
+    summary: 'Restores a backup\'s records, secondary indexes and UDF modules, byte for byte.',
+    details: [
+      'Records keep their original expiration (void time); those already expired are skipped and counted. ' +
+        'By default a record is written only if the backup\'s generation is greater than the stored one, so ' +
+        'fresher data in the database wins. UDFs and indexes are restored before the records (--indexes-last: after); ' +
+        'an index that exists with the same definition is kept, a conflicting one stops the restore before any write.',
+      'Every data file is checked against the manifest (size, SHA-256, record count) as it is read; a mismatch stops ' +
+        'the restore naming the file. Run "aerobak verify" first to check the whole backup before writing anything.',
+      'A record the cluster refuses stops the restore, naming the record and the result code, unless its code is ' +
+        'listed in --ignore-codes.',
+    ],
+    sections: [
+      { title: 'What to restore', options: restoreOptions },
+      { title: 'Performance', options: performanceOptions },
+      { title: 'Connection', options: connectionOptions },
+      { title: 'Output', options: outputOptions },
+    ],
+    examples: [
+      'aerobak restore --from ./aerobak-backups/test-20260124T101500Z',
+      'aerobak restore --from s3://backups/aerospike/users-daily -n users:users_copy --mode replace',
+      'aerobak restore --from gs://my-bucket/incremental/2026-01-24 -s profiles --ignore-codes RECORD_TOO_BIG',
+      'aerobak restore --from ./interrupted-backup --force --no-indexes',
+    ],
+    exitCodes: exitCodes('the restore failed: a record was refused (code not ignored), a data file does not match its manifest, an index conflicts', { cluster: true }),
+  },
+  async run(argv, { io, signal }) {
+    const { values } = parseCommandLine('restore', argv, restoreSpecs, io.env, 0);
+    if (values.help) {
+      io.stdout.write(renderHelp(restoreCommand.help));
+      return ExitCode.OK;
+    }
+    const opts = restoreOptionsFrom(values);
+    const json = bool(values, 'json');
+    const output = new ProgressOutput(io, json);
+    try {
+      const summary = await runRestore(opts, {
+        signal,
+        ...(output.listener ? { onProgress: output.listener } : {}),
+        note: (m) => output.note(m),
+      });
+      output.clear();
+      if (json) jsonLine(io.stdout, 'summary', { ...summary, complete: true });
+      else printRestoreSummary(io, summary, true);
+      return ExitCode.OK;
+    } catch (err) {
+      output.clear();
+      // The counts up to the failure tell what was written before it.
+      if (err instanceof RecordWriteError && err.summary) {
+        if (json) jsonLine(io.stdout, 'summary', { ...err.summary, complete: false });
+        else printRestoreSummary(io, err.summary, false);
+      }
+      throw err;
+    }
+  },
+};

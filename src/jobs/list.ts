@@ -1,0 +1,86 @@
+/**
+ * The backups under a location: every prefix that holds a manifest (complete), or data
+ * files without one (incomplete: interrupted or still running). The location itself may
+ * be a backup. One listing of the location finds them all; each complete backup's
+ * manifest is then read for its counts.
+ */
+import { openStore } from '../storage/index.js';
+import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import { parseDataFileName } from './backup.js';
+import { MANIFEST_FILE, METADATA_FILE, backupLocation, readManifest } from './manifest.js';
+
+interface Common {
+  /** The backup's prefix under the listed location ('' for the location itself). */
+  prefix: string;
+  location: string;
+  /** Stored bytes of all its objects. */
+  bytes: number;
+}
+
+export type BackupListing =
+  | (Common & {
+      status: 'complete';
+      namespace: string;
+      records: number;
+      files: number;
+      /** When the scan started (ISO 8601). */
+      startedAt: string;
+      /** When the manifest was written (ISO 8601). */
+      createdAt: string;
+      sets: string[];
+    })
+  | (Common & { status: 'incomplete'; files: number; namespace?: string })
+  | (Common & { status: 'unreadable'; reason: string });
+
+function split(key: string): { dir: string; name: string } {
+  const slash = key.lastIndexOf('/');
+  return slash < 0 ? { dir: '', name: key } : { dir: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export async function listBackups(
+  location: string,
+  deps: { signal?: AbortSignal; openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore> } = {},
+): Promise<BackupListing[]> {
+  const store = await (deps.openStore ?? openStore)(location, 'read');
+  const dirs = new Map<string, { manifest: boolean; dataFiles: number; bytes: number; namespace?: string }>();
+  for await (const o of store.list('', { signal: deps.signal })) {
+    const { dir, name } = split(o.key);
+    const data = parseDataFileName(name);
+    if (name !== MANIFEST_FILE && name !== METADATA_FILE && !data) continue;
+    const d = dirs.get(dir) ?? { manifest: false, dataFiles: 0, bytes: 0 };
+    d.bytes += o.size;
+    if (name === MANIFEST_FILE) d.manifest = true;
+    if (data) {
+      d.dataFiles++;
+      d.namespace = data.namespace;
+    }
+    dirs.set(dir, d);
+  }
+  const out: BackupListing[] = [];
+  for (const [prefix, d] of dirs) {
+    const where = backupLocation(store, prefix);
+    if (!d.manifest) {
+      out.push({ prefix, location: where, bytes: d.bytes, status: 'incomplete', files: d.dataFiles, ...(d.namespace ? { namespace: d.namespace } : {}) });
+      continue;
+    }
+    try {
+      const m = await readManifest(store, prefix);
+      out.push({
+        prefix,
+        location: where,
+        bytes: d.bytes,
+        status: 'complete',
+        namespace: m.namespace,
+        records: m.records,
+        files: m.files.length,
+        startedAt: m.startedAt,
+        createdAt: m.createdAt,
+        sets: m.filters.sets ?? [],
+      });
+    } catch (err) {
+      out.push({ prefix, location: where, bytes: d.bytes, status: 'unreadable', reason: (err as Error).message });
+    }
+  }
+  // By name, as `ls` shows them: default names (<namespace>-<UTC time>) sort by namespace, then time.
+  return out.sort((a, b) => a.prefix.localeCompare(b.prefix));
+}

@@ -1,0 +1,400 @@
+/**
+ * The restore job: a backup's records (and its secondary indexes and UDF modules) back
+ * into a cluster, optionally into another namespace, with asrestore's semantics.
+ *
+ *   manifest ─> connect ─> target namespace exists? ─> index plan (conflict = stop, before
+ *   any write) ─> UDFs ─> indexes (unless --indexes-last) ─> records ─> [indexes]
+ *
+ *   records: `parallel` workers; each pulls the next data file from a shared queue:
+ *     readDataFile (size, SHA-256, record count checked) ─> filters, namespace map,
+ *     rate limit ─> BatchWriter            (one stream.pipeline per worker)
+ *
+ * Order of metadata, as asrestore: UDFs, then indexes, then records, so the indexes are
+ * usable as soon as the records are in; --indexes-last builds them after the records
+ * instead (one bulk build, faster writes on big restores). Either way every index is
+ * checked against the cluster's before the first write: an index that exists with the
+ * same definition is kept, one that conflicts stops the restore before it starts.
+ *
+ * Per-record outcomes come from the BatchWriter: written, fresher (the database holds a
+ * generation at least as new), exists (create-only), expired (void time passed; not
+ * sent), failed. A failure aborts the restore, unless its result code is listed in
+ * `ignoreCodes`: such records are skipped and counted.
+ */
+import { Readable } from 'node:stream';
+import { setMaxListeners } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchWriter, type WritePolicy, type WriteResult } from '../aerospike/batch-writer.js';
+import { Cluster, type ClusterOptions } from '../aerospike/cluster.js';
+import {
+  createIndex,
+  describeIndex,
+  getUdf,
+  listIndexes,
+  planIndex,
+  putUdf,
+  waitForIndex,
+  type IndexDefinition,
+  type IndexPlan,
+} from '../aerospike/metadata.js';
+import { RateLimiter } from '../aerospike/rate-limiter.js';
+import type { RawRecord } from '../aerospike/types.js';
+import { keyToValue } from '../aerospike/wire/digest.js';
+import { resultCodeName } from '../aerospike/wire/result-codes.js';
+import { ContainerDecoder } from '../avro/container.js';
+import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
+import { objectName } from '../storage/keys.js';
+import { openStore } from '../storage/index.js';
+import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import { parseDataFileName } from './backup.js';
+import { readDataFile, type Compression, type DataFileEntry } from './data-files.js';
+import { IncompleteBackupError, readManifest, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
+import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
+
+export interface RestoreOptions {
+  cluster: ClusterOptions;
+  /** The backup's location. */
+  from: string;
+  /** Source namespace → target namespace. Unmapped namespaces restore into themselves. */
+  namespaceMap?: ReadonlyMap<string, string>;
+  /** Only records of these sets (default: all). */
+  sets?: string[];
+  /** Only these bins (default: all); a record left without bins is skipped. */
+  bins?: string[];
+  /** Default generation-greater. */
+  mode?: WritePolicy;
+  /** Seconds added to the void time of records that expire, before the expiry check (as asrestore). */
+  extraTtlSeconds?: number;
+  /** Overall write rate limit. */
+  recordsPerSecond?: number;
+  /** Data files restored at once; default 4. */
+  parallel?: number;
+  /** Result codes whose records are skipped and counted instead of aborting the restore. */
+  ignoreCodes?: readonly number[];
+  /** Build secondary indexes after the records instead of before. */
+  indexesLast?: boolean;
+  noIndexes?: boolean;
+  noUdfs?: boolean;
+  /** Restore a backup that has no manifest (interrupted): its complete data files, unverified. */
+  force?: boolean;
+  /** Rows per batch write (BatchWriter default when absent). */
+  batchSize?: number;
+}
+
+export interface RestoreDeps {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  note?: (message: string) => void;
+  openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore>;
+  now?: () => Date;
+}
+
+export interface RestoreSummary {
+  location: string;
+  /** Source namespace → target namespace, for every namespace restored. */
+  namespaces: Record<string, string>;
+  /** Records read from the backup. */
+  read: number;
+  written: number;
+  /** Not written: the database holds the same or a newer generation (generation-greater). */
+  fresher: number;
+  /** Not written: the record exists (create-only). */
+  existed: number;
+  /** Not written: the record's void time has passed. */
+  expired: number;
+  /** Not written: outside --set, or no bin left after --bins. */
+  skippedByFilter: number;
+  /** Not written: failed with a result code listed in ignoreCodes; by result code name. */
+  ignored: Record<string, number>;
+  /** Failed, by result code name. */
+  failed: Record<string, number>;
+  indexes: { created: number; existing: number; skipped: number };
+  udfs: { written: number; unchanged: number };
+  /** The backup had no manifest and was restored with force (files unverified). */
+  unverified: boolean;
+  durationMs: number;
+}
+
+/** A record the cluster refused, with a result code not listed in ignoreCodes. */
+export class RecordWriteError extends AerobakError {
+  /** The counts up to the moment the restore stopped. */
+  summary?: RestoreSummary;
+
+  constructor(
+    readonly record: RawRecord,
+    readonly resultCode: number,
+  ) {
+    const name = resultCodeName(resultCode);
+    super(
+      'failed',
+      'RECORD_WRITE_FAILED',
+      `record ${describeRecord(record)} failed with ${name} (${resultCode}); the restore stopped (to skip and count such records: --ignore-codes ${resultCode})`,
+    );
+  }
+}
+
+export class IndexConflictError extends AerobakError {
+  constructor(readonly conflicts: Extract<IndexPlan, { kind: 'conflict' }>[]) {
+    super('failed', 'INDEX_CONFLICT', `the cluster's secondary indexes conflict with the backup's, nothing was restored: ${conflicts.map((c) => c.reason).join('; ')} (restore without them: --no-indexes)`);
+  }
+}
+
+/** namespace/set/key, or the digest when the key was not stored. */
+export function describeRecord(r: RawRecord): string {
+  const where = `${r.namespace}/${r.set}`;
+  if (!r.userKey) return `${where} digest ${r.digest.toString('hex')}`;
+  const key = keyToValue(r.userKey);
+  const shown = typeof key === 'string' ? JSON.stringify(key) : typeof key === 'bigint' ? key.toString() : `0x${key.toString('hex')}`;
+  return `${where}/${shown} (digest ${r.digest.toString('hex')})`;
+}
+
+/** A data file to restore; `entry` is its manifest entry, to check it against, when there is a manifest. */
+interface SourceFile {
+  name: string;
+  size: number;
+  entry?: DataFileEntry;
+}
+
+/** The data files of a backup and what they hold, from its manifest or, with force, from a listing. */
+interface Source {
+  files: SourceFile[];
+  compress: Compression;
+  namespace: string;
+  /** Present when the backup has a manifest: everything read is checked against it. */
+  manifest?: Manifest;
+}
+
+/** The data files of a backup that has no manifest, found by listing it (restore --force). */
+async function unverifiedSource(store: ObjectStore, signal: AbortSignal | undefined, cause: IncompleteBackupError): Promise<Source> {
+  const files: SourceFile[] = [];
+  const namespaces = new Set<string>();
+  const compressions = new Set<Compression>();
+  for await (const o of store.list('', { signal })) {
+    const parsed = parseDataFileName(o.key);
+    if (!parsed) continue;
+    namespaces.add(parsed.namespace);
+    compressions.add(parsed.compress);
+    files.push({ name: o.key, size: o.size });
+  }
+  if (files.length === 0) throw cause;
+  if (namespaces.size !== 1 || compressions.size !== 1) {
+    throw new AerobakError('storage', 'BACKUP_UNREADABLE', `${store.location} holds data files of several backups (namespaces ${[...namespaces].join(', ')}); restore them from separate locations`);
+  }
+  return { files, compress: [...compressions][0]!, namespace: [...namespaces][0]! };
+}
+
+/** A data file's records without checks, for a backup that has no manifest to check against. */
+async function readUnverified(store: ObjectStore, name: string, compress: Compression, signal: AbortSignal): Promise<Readable> {
+  const decoder = new ContainerDecoder();
+  const source = await store.read(name);
+  pipeline(compress === 'gzip' ? [source, createGunzip(), decoder] : [source, decoder], { signal }).catch((err: unknown) => {
+    if (signal.aborted) return;
+    decoder.destroy(new AerobakError('failed', 'DATA_FILE_UNREADABLE', `data file ${objectName(store.location, name)} cannot be read: ${(err as Error).message}`, { cause: err }));
+  });
+  return decoder;
+}
+
+export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): Promise<RestoreSummary> {
+  const now = deps.now ?? (() => new Date());
+  const started = now().getTime();
+  const note = deps.note ?? (() => undefined);
+  const store = await (deps.openStore ?? openStore)(opts.from, 'read');
+
+  let source: Source;
+  try {
+    const manifest = await readManifest(store, '');
+    const files = manifest.files.map((entry) => ({ name: entry.name, size: entry.size, entry }));
+    source = { files, compress: manifest.compression, namespace: manifest.namespace, manifest };
+  } catch (err) {
+    if (!(err instanceof IncompleteBackupError) || !opts.force) throw err;
+    source = await unverifiedSource(store, deps.signal, err);
+    note(
+      `${store.location} has no manifest: restoring the records of its ${source.files.length} complete data file(s), unverified, and no indexes or UDFs (--force)`,
+    );
+  }
+  const map = opts.namespaceMap ?? new Map<string, string>();
+  if (map.size > 0 && !map.has(source.namespace)) {
+    // Restoring into the source namespace because of a typo in the map would be a nasty surprise.
+    throw new UsageError(`--namespace-map maps ${[...map.keys()].join(', ')}, but the backup at ${store.location} holds namespace ${source.namespace}`);
+  }
+  const target = map.get(source.namespace) ?? source.namespace;
+
+  const summary: RestoreSummary = {
+    location: store.location,
+    namespaces: { [source.namespace]: target },
+    read: 0,
+    written: 0,
+    fresher: 0,
+    existed: 0,
+    expired: 0,
+    skippedByFilter: 0,
+    ignored: {},
+    failed: {},
+    indexes: { created: 0, existing: 0, skipped: 0 },
+    udfs: { written: 0, unchanged: 0 },
+    unverified: source.manifest === undefined,
+    durationMs: 0,
+  };
+
+  const cluster = await Cluster.connect(opts.cluster);
+  try {
+    const namespaces = cluster.namespaces();
+    if (!namespaces.includes(target)) throw new NamespaceNotFoundError(target, namespaces);
+
+    const entry = source.manifest?.metadata;
+    const metadata: BackupMetadata = entry && !(opts.noIndexes && opts.noUdfs) ? await readMetadata(store, '', entry) : { indexes: [], udfs: [] };
+    const sets = new Set(opts.sets ?? []);
+    const wanted = (opts.noIndexes ? [] : metadata.indexes).map((i): IndexDefinition => ({ ...i, namespace: target }));
+    const indexes = wanted.filter((i) => sets.size === 0 || (i.set !== undefined && sets.has(i.set)));
+    summary.indexes.skipped = wanted.length - indexes.length;
+    const existing = indexes.length > 0 ? await listIndexes(cluster, target) : [];
+    const plans = indexes.map((i) => planIndex(i, existing));
+    const conflicts = plans.filter((p): p is Extract<IndexPlan, { kind: 'conflict' }> => p.kind === 'conflict');
+    if (conflicts.length > 0) throw new IndexConflictError(conflicts);
+    summary.indexes.existing = plans.filter((p) => p.kind === 'exists').length;
+
+    for (const udf of opts.noUdfs ? [] : metadata.udfs) {
+      const current = await getUdf(cluster, udf.filename);
+      if (current && current.content.equals(udf.content)) {
+        summary.udfs.unchanged++;
+      } else {
+        note(`registering UDF module ${udf.filename}`);
+        await putUdf(cluster, udf);
+        summary.udfs.written++;
+      }
+    }
+
+    const buildIndexes = async () => {
+      for (const plan of plans) {
+        if (plan.kind !== 'create') continue;
+        note(`building secondary index ${plan.index.name} on ${describeIndex(plan.index)}`);
+        await createIndex(cluster, plan.index);
+        await waitForIndex(cluster, plan.index.namespace, plan.index.name, { signal: deps.signal });
+        summary.indexes.created++;
+      }
+    };
+    if (!opts.indexesLast) await buildIndexes();
+    await restoreRecords(cluster, store, source, target, opts, summary, deps);
+    if (opts.indexesLast) await buildIndexes();
+  } catch (err) {
+    const reason = deps.signal?.aborted ? abortReason(deps.signal) : err;
+    if (reason instanceof RecordWriteError) reason.summary = { ...summary, durationMs: now().getTime() - started };
+    if (reason instanceof InterruptedError) {
+      throw new InterruptedError(`${reason.message}: the restore stopped after ${summary.read} record(s) read and ${summary.written} written`);
+    }
+    throw reason;
+  } finally {
+    await cluster.close();
+  }
+  summary.durationMs = now().getTime() - started;
+  return summary;
+}
+
+async function restoreRecords(
+  cluster: Cluster,
+  store: ObjectStore,
+  source: Source,
+  target: string,
+  opts: RestoreOptions,
+  summary: RestoreSummary,
+  deps: RestoreDeps,
+): Promise<void> {
+  deps.signal?.throwIfAborted();
+  const controller = new AbortController();
+  // Every stage of every worker (each file's read chain, the writer) listens to this one
+  // signal: many listeners by design, bounded by the workers, not a leak.
+  setMaxListeners(0, controller.signal);
+  const stopOnOuterAbort = () => controller.abort(deps.signal!.reason);
+  deps.signal?.addEventListener('abort', stopOnOuterAbort, { once: true });
+  const signal = controller.signal;
+
+  const sets = opts.sets && opts.sets.length > 0 ? new Set(opts.sets) : undefined;
+  const bins = opts.bins && opts.bins.length > 0 ? new Set(opts.bins) : undefined;
+  const ignore = new Set(opts.ignoreCodes ?? []);
+  const limiter = opts.recordsPerSecond !== undefined ? new RateLimiter(opts.recordsPerSecond) : undefined;
+  const queue = [...source.files];
+  /** Stored bytes of the data files read to the end, for progress. */
+  let bytesRead = 0;
+
+  const onResult = (r: WriteResult) => {
+    switch (r.outcome) {
+      case 'written':
+        summary.written++;
+        return;
+      case 'fresher':
+        summary.fresher++;
+        return;
+      case 'exists':
+        summary.existed++;
+        return;
+      case 'expired':
+        summary.expired++;
+        return;
+      case 'failed': {
+        const name = resultCodeName(r.resultCode);
+        if (ignore.has(r.resultCode)) {
+          summary.ignored[name] = (summary.ignored[name] ?? 0) + 1;
+          return;
+        }
+        summary.failed[name] = (summary.failed[name] ?? 0) + 1;
+        if (!signal.aborted) controller.abort(new RecordWriteError(r.record, r.resultCode));
+      }
+    }
+  };
+
+  /** Records of the files this worker takes from the queue, filtered and rate limited. */
+  async function* records(): AsyncGenerator<RawRecord> {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const { name, entry } = next;
+      const file = entry
+        ? readDataFile({ store, prefix: '', entry, compress: source.compress, signal })
+        : await readUnverified(store, name, source.compress, signal);
+      for await (const record of file as AsyncIterable<RawRecord>) {
+        summary.read++;
+        if (sets && !sets.has(record.set)) {
+          summary.skippedByFilter++;
+          continue;
+        }
+        const kept = bins ? record.bins.filter((b) => bins.has(b.name)) : record.bins;
+        if (kept.length === 0) {
+          summary.skippedByFilter++;
+          continue;
+        }
+        // Mapped here rather than by the writer, so a failure names the record where it was written.
+        const out = kept === record.bins && record.namespace === target ? record : { ...record, namespace: target, bins: kept };
+        if (limiter) for (let wait = limiter.take(); wait > 0; wait = limiter.take()) await sleep(wait, undefined, { signal });
+        yield out;
+      }
+      bytesRead += next.size;
+    }
+  }
+
+  const workers = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
+  const progress = startProgress(
+    new ProgressMeter('restore', source.manifest?.records),
+    () => ({ records: summary.read, bytes: bytesRead }),
+    deps.onProgress,
+  );
+  try {
+    const results = await Promise.allSettled(
+      Array.from({ length: workers }, () => {
+        const writer = new BatchWriter(cluster, {
+          policy: opts.mode ?? 'generation-greater',
+          ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),
+          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+          onResult,
+        });
+        return pipeline(Readable.from(records()), writer, { signal }).catch((err: unknown) => {
+          if (!signal.aborted) controller.abort(err);
+          throw err;
+        });
+      }),
+    );
+    if (signal.aborted) throw abortReason(signal);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  } finally {
+    progress.stop();
+    deps.signal?.removeEventListener('abort', stopOnOuterAbort);
+  }
+}

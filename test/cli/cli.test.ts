@@ -1,0 +1,181 @@
+/**
+ * The aerobak command line: help, exit codes and messages as a person sees them
+ * (spawned processes), and a whole backup → verify → list → restore cycle through
+ * runCli with the output captured.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type Aerospike from 'aerospike';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster } from '../../src/aerospike/cluster.js';
+import { runCli } from '../../src/cli/app.js';
+import { ExitCode } from '../../src/errors.js';
+import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
+import { connectWire, expectSameRecords, record, scanSets, truncateSets, writeRaw } from '../jobs/support.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `aerobak args` as a child process, as a user would (through tsx). */
+function aerobak(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdout?: (text: string, kill: (signal: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, AEROSPIKE_HOSTS: '', ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout, (s) => child.kill(s));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a command in-process with captured output (no TTY: no progress line). */
+async function inProcess(args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        append(chunk.toString());
+        cb();
+      },
+    });
+  const code = await runCli(args, {
+    io: { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), env: {} },
+    signal: new AbortController().signal,
+  });
+  return { code, stdout, stderr };
+}
+
+const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
+
+let cluster: TestCluster;
+let client: Aerospike.Client;
+let wire: Cluster;
+let tmp: string;
+const set = uniqueSetName('cli');
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  client = await connectClient(cluster);
+  wire = await connectWire(cluster);
+  tmp = await mkdtemp(join(tmpdir(), 'aerobak-cli-'));
+  await writeRaw(wire, Array.from({ length: 200 }, (_, i) => record('test', set, i, { n: i, s: `value ${i}` })));
+});
+
+afterAll(async () => {
+  if (client) {
+    for (const ns of ['test', 'bar']) await truncateSets(client, ns, [set]);
+    await client.close();
+  }
+  await wire?.close();
+  await cluster?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('aerobak (spawned)', () => {
+  it('prints help with examples and exit codes', async () => {
+    const top = await aerobak(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: aerobak <command>/);
+    for (const c of ['backup', 'restore', 'verify', 'list']) expect(top.stdout).toContain(`  ${c} `);
+
+    const backup = await aerobak(['backup', '--help']);
+    expect(backup.code).toBe(0);
+    expect(backup.stdout).toContain('-n, --namespace NS');
+    expect(backup.stdout).toContain('Examples:');
+    expect(backup.stdout).toMatch(/Exit codes:\n\s+0  success\n\s+1  .*\n\s+2  usage error.*\n\s+3  cluster error.*\n\s+4  storage error.*\n\s+130  interrupted/);
+  });
+
+  it('reports a usage error in one line with exit code 2', async () => {
+    const r = await aerobak(['backup', '--nmespace', 'test']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^aerobak: error: Unknown option '--nmespace'.*see aerobak backup --help/);
+    noStack(r.stderr);
+  });
+
+  it('names an unreachable host, with exit code 3', async () => {
+    const r = await aerobak(['backup', '-n', 'test', '-h', '127.0.0.1:1', '--to', join(tmp, 'never')]);
+    expect(r.code).toBe(ExitCode.CLUSTER);
+    expect(r.stderr).toMatch(/^aerobak: error: .*127\.0\.0\.1:1/);
+    noStack(r.stderr);
+  });
+
+  it('names a namespace that does not exist, with exit code 3', async () => {
+    const r = await aerobak(['backup', '-n', 'nope', '--to', join(tmp, 'never')], { env: { AEROSPIKE_HOSTS: cluster.hosts } });
+    expect(r.code).toBe(ExitCode.CLUSTER);
+    expect(r.stderr).toMatch(/namespace "nope" does not exist on the cluster; its namespaces are: /);
+  });
+
+  it('stops on SIGINT with exit code 130, saying the backup is incomplete', async () => {
+    const to = join(tmp, 'interrupted');
+    let sent = false;
+    const r = await aerobak(['backup', '-n', 'test', '-s', set, '-L', '40', '--json', '--to', to], {
+      env: { AEROSPIKE_HOSTS: cluster.hosts },
+      onStdout: (text, kill) => {
+        if (!sent && text.includes('"event":"progress"')) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    expect(r.code).toBe(ExitCode.INTERRUPTED);
+    expect(r.stderr).toMatch(/interrupted by SIGINT: the backup at .*interrupted is incomplete \(it has no manifest/);
+    expect(r.stdout).toContain('"event":"error"');
+    noStack(r.stderr);
+  });
+});
+
+describe('a whole cycle through the commands', () => {
+  it('backs up, verifies, lists and restores into another namespace', async () => {
+    const parent = join(tmp, 'backups');
+    const location = join(parent, 'nightly');
+    const hosts = ['-h', cluster.hosts];
+
+    const backup = await inProcess(['backup', ...hosts, '-n', 'test', '-s', set, '--to', location, '-w', '2']);
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.stdout).toMatch(/^backup complete: 200 records of namespace test in \d+ data file\(s\)/);
+    expect(backup.stdout).toContain(`location: ${location}`);
+
+    const verify = await inProcess(['verify', location]);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/^backup OK: .* 200 records/);
+
+    const list = await inProcess(['list', parent]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/nightly/);
+    expect(list.stdout).toMatch(/\btest\s+200\b.*\bcomplete\b/);
+
+    const listJson = await inProcess(['list', parent, '--json']);
+    const listed = JSON.parse(listJson.stdout) as { event: string; backups: { status: string; records: number }[] };
+    expect(listed).toMatchObject({ event: 'summary', backups: [{ status: 'complete', records: 200, prefix: 'nightly' }] });
+
+    const restore = await inProcess(['restore', ...hosts, '--from', location, '-n', 'test:bar', '--json']);
+    expect(restore.code, restore.stderr).toBe(0);
+    const lines = restore.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.at(-1)).toMatchObject({ event: 'summary', complete: true, read: 200, written: 200, failed: {} });
+    expectSameRecords(await scanSets(wire, 'test', [set]), await scanSets(wire, 'bar', [set]));
+  });
+
+  it('fails verify with exit code 1 on a location without a backup', async () => {
+    const r = await inProcess(['verify', `mem://${uniqueSetName('cli')}/empty`]);
+    expect(r.code).toBe(ExitCode.FAILED);
+    expect(r.stdout).toMatch(/^backup FAILED verification: .*\n  manifest.json: there is no backup at .*\[BACKUP_NOT_FOUND\]/);
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { backupOptionsFrom, backupSpecs } from '../../src/cli/backup.js';
+import { parseCommandLine } from '../../src/cli/options.js';
+import { restoreOptionsFrom, restoreSpecs } from '../../src/cli/restore.js';
+import { UsageError } from '../../src/errors.js';
+
+const backup = (...argv: string[]) => backupOptionsFrom(parseCommandLine('backup', argv, backupSpecs, {}, 0).values);
+const restore = (...argv: string[]) => restoreOptionsFrom(parseCommandLine('restore', argv, restoreSpecs, {}, 0).values);
+
+describe('backup options', () => {
+  it('reads asbackup-style short options', () => {
+    expect(backup('-h', 'db1:3100,db2', '-n', 'test', '-s', 'a,b', '-B', 'x', '-w', '8', '-L', '1000', '-F', '1GiB', '-z', 'none', '-d', 's3://b/p', '--partitions', '0-99')).toEqual({
+      cluster: { hosts: [{ host: 'db1', port: 3100 }, { host: 'db2', port: 3000 }] },
+      namespace: 'test',
+      sets: ['a', 'b'],
+      bins: ['x'],
+      parallel: 8,
+      recordsPerSecond: 1000,
+      fileSizeBytes: 1024 ** 3,
+      compress: 'none',
+      to: 's3://b/p',
+      partitions: [{ first: 0, last: 99 }],
+    });
+  });
+
+  it.each([
+    [['-s', 'a'], /--namespace is required/],
+    [['-n', 'test', '-w', '0'], /--parallel 0 is out of range \(1-256\)/],
+    [['-n', 'test', '-z', 'zstd'], /--compress "zstd" must be one of: gzip, none/],
+    [['-n', 'test', '-z', 'none', '--compress-level', '9'], /applies to --compress gzip only/],
+    [['-n', 'test', '-a', '2026-01-02', '-b', '2026-01-01'], /is not before --modified-before/],
+    [['-n', 'test', '-F', '100'], /with a unit/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => backup(...argv)).toThrow(UsageError);
+    expect(() => backup(...argv)).toThrow(message);
+  });
+});
+
+describe('restore options', () => {
+  it('reads namespace maps as SRC:DST or asrestore\'s SRC,DST, and result codes by number or name', () => {
+    expect(restore('-d', './b', '-n', 'test,bar').namespaceMap).toEqual(new Map([['test', 'bar']]));
+    expect(restore('-d', './b', '-n', 'a:b,c:d', '-n', 'e:f').namespaceMap).toEqual(new Map([['a', 'b'], ['c', 'd'], ['e', 'f']]));
+    expect(restore('-d', './b', '--ignore-codes', 'RECORD_TOO_BIG,5', '--ignore-codes', 'bin_name').ignoreCodes).toEqual([13, 5, 21]);
+    expect(restore('--from', './b', '--mode', 'create-only', '--extra-ttl', '60', '--indexes-last')).toMatchObject({
+      from: './b',
+      mode: 'create-only',
+      extraTtlSeconds: 60,
+      indexesLast: true,
+    });
+  });
+
+  it.each([
+    [['-n', 'test:bar'], /--from is required/],
+    [['-d', 'x', '-n', 'test'], /is not SRC:DST/],
+    [['-d', 'x', '-n', 'a:b', '-n', 'a:c'], /maps a twice/],
+    [['-d', 'x', '--mode', 'unique'], /must be one of: generation-greater, create-only, replace, ignore-generation/],
+    [['-d', 'x', '--ignore-codes', 'OOPS'], /neither a number nor a result code name/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => restore(...argv)).toThrow(UsageError);
+    expect(() => restore(...argv)).toThrow(message);
+  });
+});

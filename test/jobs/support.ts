@@ -1,0 +1,154 @@
+/**
+ * Helpers of the job tests: raw writes and wire-level reads (the official client
+ * changes types, see DESIGN.md fact 1, so comparisons go through ScanReader), the
+ * golden records of the captures under a set of our own, and hand-made backups for
+ * restore tests that need exact inputs (an expired record, a bin the server refuses).
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type Aerospike from 'aerospike';
+import { expect } from 'vitest';
+import { BatchWriter, type WriteResult } from '../../src/aerospike/batch-writer.js';
+import { Cluster } from '../../src/aerospike/cluster.js';
+import { ScanReader } from '../../src/aerospike/scan-reader.js';
+import { CITRUSLEAF_EPOCH_UNIX_S, type RawRecord } from '../../src/aerospike/types.js';
+import { computeDigest, keyFromValue } from '../../src/aerospike/wire/digest.js';
+import { encodeParticle, type EncodableValue } from '../../src/aerospike/wire/values.js';
+import { RECORD_SCHEMA_VERSION } from '../../src/avro/schemas.js';
+import { DataFileSink } from '../../src/jobs/data-files.js';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, writeManifest, writeMetadata, type BackupMetadata } from '../../src/jobs/manifest.js';
+import { openStore } from '../../src/storage/index.js';
+import { loadGoldenSummary } from '../support/captures.js';
+import type { TestCluster } from '../support/aerospike.js';
+
+export async function connectWire(cluster: TestCluster): Promise<Cluster> {
+  return Cluster.connect({ hosts: cluster.hosts });
+}
+
+/** Seconds since the citrusleaf epoch, as void times count. */
+export function clNow(): number {
+  return Math.floor(Date.now() / 1000) - CITRUSLEAF_EPOCH_UNIX_S;
+}
+
+/** A record with the given user key and bins (JS values encoded as particles). */
+export function record(
+  namespace: string,
+  set: string,
+  key: string | number | Buffer,
+  bins: Record<string, EncodableValue>,
+  meta: { voidTime?: number; generation?: number; sendKey?: boolean } = {},
+): RawRecord {
+  const userKey = keyFromValue(key);
+  const r: RawRecord = {
+    namespace,
+    set,
+    digest: computeDigest(set, userKey),
+    generation: meta.generation ?? 1,
+    voidTime: meta.voidTime ?? 0,
+    bins: Object.entries(bins).map(([name, v]) => ({ name, ...encodeParticle(v) })),
+  };
+  if (meta.sendKey !== false) r.userKey = userKey;
+  return r;
+}
+
+/** Writes records byte for byte (replace policy); fails the test on any refused record. */
+export async function writeRaw(cluster: Cluster, records: RawRecord[]): Promise<void> {
+  const failures: WriteResult[] = [];
+  await pipeline(
+    Readable.from(records),
+    new BatchWriter(cluster, { policy: 'replace', onResult: (r) => r.outcome === 'failed' && failures.push(r) }),
+  );
+  expect(failures.map((f) => f.resultCode)).toEqual([]);
+}
+
+/** Every record of the sets, read at the wire level, by digest (hex). */
+export async function scanSets(cluster: Cluster, namespace: string, sets: string[]): Promise<Map<string, RawRecord>> {
+  const out = new Map<string, RawRecord>();
+  for await (const r of new ScanReader(cluster, { namespace, sets })) {
+    const rec = r as RawRecord;
+    out.set(rec.digest.toString('hex'), rec);
+  }
+  return out;
+}
+
+/** A comparable view: set, key, bins sorted by name with type and hex bytes. */
+export function shape(r: RawRecord): { set: string; key?: string; bins: [string, number, string][] } {
+  const bins = r.bins.map((b): [string, number, string] => [b.name, b.type, b.value.toString('hex')]).sort((a, b) => a[0].localeCompare(b[0]));
+  return { set: r.set, ...(r.userKey ? { key: `${r.userKey.type}:${r.userKey.bytes.toString('hex')}` } : {}), bins };
+}
+
+/**
+ * Asserts that `restored` holds exactly the records of `original`: same digests, sets,
+ * keys, bins (particle types and bytes). Void times must match; a write carries a TTL
+ * relative to the server's clock, so one that straddles a second boundary lands a
+ * second later, which is the only difference allowed.
+ */
+export function expectSameRecords(original: Map<string, RawRecord>, restored: Map<string, RawRecord>): void {
+  expect([...restored.keys()].sort()).toEqual([...original.keys()].sort());
+  for (const [digest, o] of original) {
+    const r = restored.get(digest)!;
+    expect(shape(r), `record ${digest}`).toEqual(shape(o));
+    if (o.voidTime === 0) expect(r.voidTime, `void time of ${digest}`).toBe(0);
+    else expect([0, 1], `void time of ${digest}: ${o.voidTime} restored as ${r.voidTime}`).toContain(r.voidTime - o.voidTime);
+  }
+}
+
+/**
+ * The 21 records of the golden capture (every particle type, as a real 8.1 server
+ * stores them: GeoJSON with cells, HLL, maps with order flags, double 1.0, -0.0, NaN)
+ * re-keyed into `set` (the digest covers the set name). The key-less record keeps no key.
+ */
+export function goldenRecords(namespace: string, set: string): RawRecord[] {
+  return loadGoldenSummary().records.map((g) => {
+    const key =
+      g.user_key === null
+        ? keyFromValue(g.label)
+        : { type: g.user_key.type, bytes: Buffer.from(g.user_key.hex, 'hex') };
+    const r: RawRecord = {
+      namespace,
+      set,
+      digest: computeDigest(set, key),
+      generation: g.generation,
+      voidTime: 0,
+      bins: g.bins.map((b) => ({ name: b.name, type: b.particle_type, value: Buffer.from(b.value_hex, 'hex') })),
+    };
+    if (g.user_key !== null) r.userKey = key;
+    return r;
+  });
+}
+
+/** Truncates sets through the official client (cleanup on a shared cluster). */
+export async function truncateSets(client: Aerospike.Client, namespace: string, sets: string[]): Promise<void> {
+  for (const set of sets) await client.truncate(namespace, set, 0);
+}
+
+/**
+ * A backup made by hand: one data file of `records`, their namespace, and a manifest.
+ * For restore tests that need records no cluster would hand a backup (expired ones,
+ * a bin name the server refuses).
+ */
+export async function makeBackup(location: string, namespace: string, records: RawRecord[], metadata?: BackupMetadata): Promise<void> {
+  const store = await openStore(location, 'write');
+  const metadataEntry = metadata ? await writeMetadata(store, '', metadata) : undefined;
+  const sink = new DataFileSink({ store, prefix: '', baseName: `${namespace}_00`, compress: 'gzip' });
+  await pipeline(Readable.from(records), sink);
+  const files = sink.files();
+  const now = new Date().toISOString();
+  await writeManifest(store, '', {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    tool: { name: 'aerobak-tests', version: '0' },
+    schemaVersion: RECORD_SCHEMA_VERSION,
+    createdAt: now,
+    startedAt: now,
+    finishedAt: now,
+    cluster: { hosts: ['test'] },
+    namespace,
+    filters: {},
+    compression: 'gzip',
+    records: files.reduce((n, f) => n + f.records, 0),
+    bytes: files.reduce((n, f) => n + f.size, 0),
+    files,
+    ...(metadataEntry ? { metadata: metadataEntry } : {}),
+  });
+}
