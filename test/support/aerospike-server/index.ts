@@ -15,6 +15,7 @@
  *   scan.ts         partition scans and queries without an index
  *   expressions.ts  filter expressions (record metadata)
  *   cdt.ts hll.ts geo.ts  map put ops, HyperLogLog init/add, GeoJSON cell prefix
+ *   cdt-rewrite.ts  written lists and maps: validation, key order, compaction (as stored)
  *   store.ts        namespaces: per-partition digest-ordered record arrays
  *   metadata.ts     secondary-index definitions and UDF modules (SMD)
  *   reply.ts        multi-message reply frames with socket backpressure
@@ -59,8 +60,9 @@ export interface DataAccess {
   get(namespace: string, digest: Buffer): Promise<RawRecord | undefined>;
   /**
    * Stores records as given: bins byte for byte (GeoJSON included: no cell prefix is
-   * added), generation, void time, and lastUpdateTime (ns since the Unix epoch; now when
-   * absent; kept at millisecond resolution like the real server).
+   * added; lists and maps are neither validated nor put in the server's form as a write
+   * would, see cdt-rewrite.ts), generation, void time, and lastUpdateTime (ns since the
+   * Unix epoch; now when absent; kept at millisecond resolution like the real server).
    */
   put(records: RawRecord | RawRecord[]): Promise<void>;
   remove(namespace: string, digest: Buffer): Promise<boolean>;

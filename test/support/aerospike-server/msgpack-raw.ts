@@ -1,6 +1,7 @@
 /**
- * Byte-level msgpack helpers for ops that must keep values as the client sent them
- * (CDT map entries, HLL elements): container headers and value spans, no decoding.
+ * Byte-level msgpack helpers for ops that keep values as bytes (CDT map entries once
+ * cdt-rewrite.ts has put them in the server's form, HLL elements): container headers and
+ * value spans, no decoding.
  */
 import { MsgpackError, Unpacker } from '../../../src/aerospike/wire/msgpack.js';
 

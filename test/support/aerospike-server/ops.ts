@@ -19,6 +19,11 @@
  * particle type 0 and no value). Deletes, and writes that delete the record, reply
  * generation 0 and void time 0.
  *
+ * Written lists and maps are validated and stored in the server's form by cdt-rewrite.ts
+ * (every map sorted by key, flags masked, msgpack compacted); a value the server refuses
+ * (a key-ordered map or ordered list out of order, duplicate or invalid map keys,
+ * malformed msgpack) fails the write with 1, as list_from_wire()/map_from_wire() do.
+ *
  * Ops: read (1), write (2, particle type 0 deletes the bin), incr (5), append (9),
  * prepend (10), touch (11), delete-all (14), CDT map put/put_items (4, cdt.ts) and HLL
  * init/add (16, hll.ts). Every other op (CDT/bit/HLL reads, bit modify, expression
@@ -29,11 +34,11 @@ import { Info1, Info2, Info3, OpType, type Op } from '../../../src/aerospike/wir
 import { ResultCode } from '../../../src/aerospike/wire/result-codes.js';
 import { ParticleType } from '../../../src/aerospike/types.js';
 import { cdtModify } from './cdt.js';
+import { CdtRewriteError, rewriteParticle } from './cdt-rewrite.js';
 import { ResultError } from './errors.js';
 import { compileFilter, type Filter } from './expressions.js';
 import { geoJsonToStored } from './geo.js';
 import { hllModify } from './hll.js';
-import { valueSpan } from './msgpack-raw.js';
 import { flatRecordSize, type Namespace, type StoredBin, type StoredRecord } from './store.js';
 import type { ServerClock } from './clock.js';
 
@@ -325,12 +330,14 @@ function particleFromClient(op: Op): Buffer {
       return Buffer.from(v);
     case ParticleType.LIST:
     case ParticleType.MAP:
+      // Validated and stored in the server's form (flags masked, maps sorted by key,
+      // msgpack compacted); the server refuses a bad value with AS_ERR_UNKNOWN (1).
       try {
-        if (valueSpan(v, 0).length !== v.length) throw new Error('bytes after the value');
-      } catch {
-        throw new ResultError(ResultCode.PARAMETER, 'list or map is not one msgpack value');
+        return Buffer.from(rewriteParticle(v, op.particleType));
+      } catch (err) {
+        if (!(err instanceof CdtRewriteError)) throw err;
+        throw new ResultError(ResultCode.SERVER_ERROR, `invalid list or map: ${err.message}`);
       }
-      return Buffer.from(v);
     case ParticleType.HLL:
       if (v.length < 11 || v.length !== 11 + Math.ceil(((6 + v[2]!) * (1 << v[1]!)) / 8)) {
         throw new ResultError(ResultCode.PARAMETER, 'malformed HLL value');
