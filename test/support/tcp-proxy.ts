@@ -25,9 +25,9 @@ export interface TcpProxy {
   /** Destroys every open connection now. */
   cutAll(): void;
   /**
-   * Arms a one-shot fault: the first connection on which more than `bytes` bytes have gone
-   * from the server to the client is destroyed right after forwarding the chunk that
-   * crossed the limit. Resolves when it happened.
+   * Arms a one-shot fault: the first connection on which more than `bytes` bytes would go
+   * from the server to the client gets exactly `bytes` of them and is then destroyed.
+   * Resolves when it happened.
    */
   cutAfterServerBytes(bytes: number): Promise<void>;
   close(): Promise<void>;
@@ -58,20 +58,26 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const pair: Pair = { client, upstream, serverBytes: 0 };
     pairs.add(pair);
     client.pipe(upstream);
-    upstream.pipe(client);
-    // Registered after pipe(): the chunk has been handed to the client socket when this runs.
+    // Server → client by hand, so that an armed cut forwards exactly up to its limit:
+    // the client then sees the stream stop mid-frame, whatever the chunking.
     upstream.on('data', (chunk: Buffer) => {
-      pair.serverBytes += chunk.length;
       const fault = armed;
-      if (fault && pair.serverBytes > fault.bytes) {
+      if (fault && pair.serverBytes + chunk.length > fault.bytes) {
         armed = undefined;
-        setImmediate(() => {
+        upstream.pause();
+        client.write(chunk.subarray(0, Math.max(0, fault.bytes - pair.serverBytes)), () => {
           cut++;
           destroy(pair);
           fault.done();
         });
+        pair.serverBytes = fault.bytes;
+        return;
       }
+      pair.serverBytes += chunk.length;
+      if (!client.write(chunk)) upstream.pause();
     });
+    client.on('drain', () => upstream.resume());
+    upstream.on('end', () => client.end());
     for (const s of [client, upstream]) {
       s.on('error', () => destroy(pair));
       s.on('close', () => destroy(pair));
