@@ -1,0 +1,106 @@
+/**
+ * The benchmark's knobs, all from the environment (see docs/performance.md):
+ *
+ *   AEROBAK_BENCH_RECORDS         records in the data set (default 1,000,000; < 1,000,000 is "quick mode")
+ *   AEROBAK_BENCH_RUNS            runs of each fast case (default 3, 1 in quick mode); the median is reported
+ *   AEROBAK_BENCH_CASES           comma list of cases to run (default all; see CASE_NAMES)
+ *   AEROBAK_BENCH_PARALLEL        backup groups / restore workers / write-ceiling writers (default 4, the product's default)
+ *   AEROBAK_BENCH_THROTTLE_MBPS   rate of the throttled store (default 5 MB/s, MB = 10^6 bytes)
+ *   AEROBAK_BENCH_THROTTLE_SECONDS  target length of each throttled run (default 40 s); the data set is capped to fit
+ *   AEROBAK_BENCH_PROFILE=1       run every case with --cpu-prof into bench/results/profiles/
+ *   AEROBAK_BENCH_DIR             scratch directory for backups (default bench/results/work)
+ *   AEROBAK_BENCH_KEEP=1          keep the scratch backups (and, on AEROSPIKE_HOSTS, the loaded data)
+ *   AEROBAK_BENCH_SKIP_LOAD=1     do not (re)load the data set (AEROSPIKE_HOSTS only: it is already there)
+ *   AEROSPIKE_HOSTS               use this cluster (namespaces `test` and `bar`) instead of starting the test server
+ */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const REPO_DIR = fileURLToPath(new URL('../..', import.meta.url));
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+export const SOURCE_NAMESPACE = 'test';
+export const TARGET_NAMESPACE = 'bar';
+export const SET = 'bench';
+
+export const CASE_NAMES = [
+  'scan-ceiling',
+  'client-scan',
+  'backup-none',
+  'gzip-alone',
+  'backup-gzip',
+  'restore',
+  'write-ceiling',
+  'backup-throttled',
+  'restore-throttled',
+] as const;
+export type CaseName = (typeof CASE_NAMES)[number];
+
+export interface BenchConfig {
+  records: number;
+  quick: boolean;
+  runs: number;
+  cases: CaseName[];
+  parallel: number;
+  throttleMBps: number;
+  throttleSeconds: number;
+  profile: boolean;
+  workDir: string;
+  keep: boolean;
+  skipLoad: boolean;
+  /** Set when AEROSPIKE_HOSTS points at a real cluster. */
+  hosts: string | undefined;
+}
+
+function intEnv(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw.replace(/[_,]/g, ''));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: expected a positive number, got "${raw}"`);
+  return n;
+}
+
+function flagEnv(name: string): boolean {
+  const raw = process.env[name]?.trim().toLowerCase();
+  return raw !== undefined && raw !== '' && raw !== '0' && raw !== 'false' && raw !== 'no';
+}
+
+export const DEFAULT_RECORDS = 1_000_000;
+
+export function readConfig(): BenchConfig {
+  const records = intEnv('AEROBAK_BENCH_RECORDS', DEFAULT_RECORDS);
+  const quick = records < DEFAULT_RECORDS;
+  const casesRaw = process.env.AEROBAK_BENCH_CASES?.trim();
+  let cases: CaseName[] = [...CASE_NAMES];
+  if (casesRaw) {
+    const wanted = casesRaw.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const w of wanted) {
+      if (!(CASE_NAMES as readonly string[]).includes(w)) throw new Error(`AEROBAK_BENCH_CASES: unknown case "${w}" (cases: ${CASE_NAMES.join(', ')})`);
+    }
+    cases = CASE_NAMES.filter((c) => wanted.includes(c));
+  }
+  const hosts = process.env.AEROSPIKE_HOSTS?.trim() || undefined;
+  return {
+    records,
+    quick,
+    runs: intEnv('AEROBAK_BENCH_RUNS', quick ? 1 : 3),
+    cases,
+    parallel: intEnv('AEROBAK_BENCH_PARALLEL', 4),
+    throttleMBps: numberEnv('AEROBAK_BENCH_THROTTLE_MBPS', 5),
+    throttleSeconds: numberEnv('AEROBAK_BENCH_THROTTLE_SECONDS', 40),
+    profile: flagEnv('AEROBAK_BENCH_PROFILE'),
+    workDir: process.env.AEROBAK_BENCH_DIR?.trim() || join(RESULTS_DIR, 'work'),
+    keep: flagEnv('AEROBAK_BENCH_KEEP'),
+    skipLoad: flagEnv('AEROBAK_BENCH_SKIP_LOAD'),
+    hosts,
+  };
+}

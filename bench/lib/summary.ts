@@ -1,0 +1,124 @@
+/**
+ * Medians, ratios and the printed table.
+ */
+import type { CaseName } from './config.js';
+import type { CaseResult } from './case-runtime.js';
+
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface CaseSummary {
+  runs: number;
+  failures: number;
+  records: number;
+  /** Medians over the successful runs. */
+  recordsPerSecond: number;
+  seconds: number;
+  /** records/s × mean bin data bytes per record of the data set. */
+  dataMBps: number;
+  /** The case's own bytes (see bytesWhat) per second. */
+  ownMBps: number;
+  bytesWhat: string;
+  peakRssMB: number;
+  peakRssMaxMB: number;
+  cpuSeconds: number;
+  /** RSS profile of the median run (by records/s). */
+  rssProfileMB: number[];
+}
+
+export function summarize(results: CaseResult[], failures: number, dataBytesPerRecord: number): CaseSummary | undefined {
+  if (results.length === 0) return undefined;
+  const rps = results.map((r) => r.records / r.seconds);
+  const m = median(rps);
+  const byDistance = [...results].sort((a, b) => Math.abs(a.records / a.seconds - m) - Math.abs(b.records / b.seconds - m));
+  return {
+    runs: results.length,
+    failures,
+    records: results[0]!.records,
+    recordsPerSecond: m,
+    seconds: median(results.map((r) => r.seconds)),
+    dataMBps: (m * dataBytesPerRecord) / 1e6,
+    ownMBps: median(results.map((r) => r.bytes / r.seconds / 1e6)),
+    bytesWhat: results[0]!.bytesWhat,
+    peakRssMB: median(results.map((r) => r.peakRssMB)),
+    peakRssMaxMB: Math.max(...results.map((r) => r.peakRssMB)),
+    cpuSeconds: median(results.map((r) => r.cpuSeconds)),
+    rssProfileMB: byDistance[0]!.rssProfileMB,
+  };
+}
+
+export interface Ratio {
+  name: string;
+  value: number | undefined;
+  /** What it is the ratio of, in words. */
+  of: string;
+  /** The goal (issue 6), when there is one. */
+  goal?: number;
+}
+
+export function ratios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
+  const rps = (c: CaseName) => s[c]?.recordsPerSecond;
+  const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
+  const scan = rps('scan-ceiling');
+  const gz = rps('gzip-alone');
+  const gzipCeiling = scan === undefined ? gz : gz === undefined ? scan : Math.min(scan, gz);
+  return [
+    { name: 'backup(none) / scan ceiling', of: 'records/s', value: div(rps('backup-none'), scan), goal: 0.9 },
+    { name: 'backup(gzip) / min(scan ceiling, gzip ceiling)', of: 'records/s', value: div(rps('backup-gzip'), gzipCeiling), goal: 0.85 },
+    { name: 'restore / write ceiling', of: 'records/s', value: div(rps('restore'), rps('write-ceiling')), goal: 0.85 },
+    { name: 'backup(none) / official client scan', of: 'records/s', value: div(rps('backup-none'), rps('client-scan')) },
+    { name: 'backup(gzip) / official client scan', of: 'records/s', value: div(rps('backup-gzip'), rps('client-scan')) },
+    { name: 'scan ceiling / official client scan', of: 'records/s', value: div(scan, rps('client-scan')) },
+  ];
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function formatTable(s: Partial<Record<CaseName, CaseSummary>>, order: readonly CaseName[], notes: Partial<Record<CaseName, string>>): string {
+  const head = ['case', 'records', 'runs', 'records/s', 'data MB/s', 'own MB/s', 'seconds', 'CPU s', 'peak RSS MB', 'RSS over time (MB, 10 slices)'];
+  const rows: string[][] = [];
+  for (const c of order) {
+    const x = s[c];
+    if (!x) continue;
+    rows.push([
+      c,
+      fmtInt(x.records),
+      `${x.runs}${x.failures ? ` (+${x.failures} failed)` : ''}`,
+      fmtInt(x.recordsPerSecond),
+      x.dataMBps.toFixed(1),
+      x.ownMBps > 0 ? x.ownMBps.toFixed(1) : '-',
+      x.seconds.toFixed(2),
+      x.cpuSeconds.toFixed(1),
+      x.runs > 1 ? `${x.peakRssMB.toFixed(0)} (max ${x.peakRssMaxMB.toFixed(0)})` : x.peakRssMB.toFixed(0),
+      x.rssProfileMB.join(' '),
+    ]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const numeric = new Set([1, 3, 4, 5, 6, 7]);
+  const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i]!, numeric.has(i))).join('  ');
+  const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const noteLines = order.filter((c) => s[c] && notes[c]).map((c) => `  ${c}: ${notes[c]}`);
+  if (noteLines.length > 0) out.push('', ...noteLines);
+  return out.join('\n');
+}
+
+export function formatRatios(list: Ratio[]): string {
+  const w = Math.max(...list.map((r) => r.name.length));
+  return list
+    .map((r) => {
+      const v = r.value === undefined ? 'n/a' : r.value.toFixed(2);
+      const goal = r.goal === undefined ? '' : `   (goal >= ${r.goal.toFixed(2)}${r.value === undefined ? '' : r.value >= r.goal ? ', met' : ', not met'})`;
+      return `  ${r.name.padEnd(w)}  ${v.padStart(5)}${goal}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,298 @@
+/**
+ * `npm run bench`: aerobak's benchmark harness (docs/performance.md).
+ *
+ *   1. starts the project's test server in a child process (or uses AEROSPIKE_HOSTS);
+ *   2. loads the data set (AEROBAK_BENCH_RECORDS, default 1,000,000 records of about
+ *      300 bytes) into test.bench with the wire-level BatchWriter;
+ *   3. runs every case in a child process of its own, AEROBAK_BENCH_RUNS times (rounds:
+ *      every case once per round, so noise on the shared machine hits all alike), then
+ *      the throttled backup and restore once, on a capped data set;
+ *   4. prints the medians, the ratios, and writes everything to bench/results/<time>.json.
+ *
+ * Exits non-zero only if a case failed: there are no timing assertions.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type CaseName } from './lib/config.js';
+import { CaseFailed, runChild, stopChildren } from './lib/child.js';
+import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
+import { generateRecord, recordDataBytes } from './lib/generator.js';
+import { startServerProcess, type ServerProcess } from './lib/server.js';
+import { formatRatios, formatTable, median, ratios, summarize, type CaseSummary } from './lib/summary.js';
+import { PARTITION_COUNT } from '../src/aerospike/types.js';
+
+const config = readConfig();
+const startedAt = new Date();
+const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+const workRoot = join(config.workDir, stamp);
+const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'write-ceiling'];
+const THROTTLED_CASES: CaseName[] = ['backup-throttled', 'restore-throttled'];
+
+const NOTES: Partial<Record<CaseName, string>> = {
+  'scan-ceiling': 'wire-level ScanReader, all partitions, records discarded',
+  'client-scan': 'official client scan().foreach(), records discarded (no backpressure)',
+  'backup-none': 'runBackup to a local dir, --compress none',
+  'gzip-alone': 'zlib gzip (level 6) of the Avro files of backup-none, all files at once; records/s equivalent',
+  'backup-gzip': 'runBackup to a local dir, gzip level 6 (default)',
+  restore: 'runRestore of the backup-gzip output into bar, mode replace (bar.bench truncated first)',
+  'write-ceiling': 'BatchWriter x parallel, records pre-generated in memory, mode replace; RSS includes them',
+  'backup-throttled': 'runBackup gzip, store writes throttled; capped partition range',
+  'restore-throttled': 'runRestore of the throttled backup, store reads throttled',
+};
+
+/** Mean bin name + value bytes per record, from the first 20,000 records of the data set. */
+function meanDataBytes(): number {
+  const n = Math.min(config.records, 20_000);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += recordDataBytes(generateRecord(i, SOURCE_NAMESPACE, SET));
+  return total / n;
+}
+
+interface CaseRecord {
+  runs: CaseResult[];
+  failures: Array<{ round: number; message: string; output: string }>;
+  summary?: CaseSummary;
+  params?: Partial<CaseParams>;
+}
+
+const results: Partial<Record<CaseName, CaseRecord>> = {};
+let server: ServerProcess | undefined;
+let failed = false;
+
+async function main(): Promise<void> {
+  log(
+    `${config.records.toLocaleString('en-US')} records${config.quick ? ' (quick mode)' : ''}, ${config.runs} run(s) per case, ` +
+      `parallel ${config.parallel}, cases: ${config.cases.join(', ')}${config.profile ? ', CPU profiles on' : ''}`,
+  );
+  const dataBytes = meanDataBytes();
+  let hosts = config.hosts;
+  if (hosts === undefined) {
+    server = await startServerProcess([SOURCE_NAMESPACE, TARGET_NAMESPACE]);
+    hosts = server.hosts;
+    log(`test server (pid ${server.pid}) listening on ${hosts}`);
+  } else log(`using the cluster at AEROSPIKE_HOSTS=${hosts}`);
+
+  const base: CaseParams = {
+    hosts,
+    namespace: SOURCE_NAMESPACE,
+    targetNamespace: TARGET_NAMESPACE,
+    set: SET,
+    records: config.records,
+    parallel: config.parallel,
+    dir: workRoot,
+  };
+  const timeoutMs = Math.max(600_000, config.records); // 1 ms per record, at least 10 minutes
+  mkdirSync(workRoot, { recursive: true });
+
+  const extra: Record<string, unknown> = { meanDataBytesPerRecord: Math.round(dataBytes * 10) / 10 };
+  const baseline = await runChild('baseline', base, { timeoutMs: 60_000 }).catch(() => undefined);
+  if (baseline) {
+    extra.baselineRssMB = baseline.peakRssMB;
+    log(`baseline RSS of a case process (tsx + jobs + official client loaded): ${baseline.peakRssMB} MB`);
+  }
+
+  if (config.hosts !== undefined && config.skipLoad) log('AEROBAK_BENCH_SKIP_LOAD: not loading');
+  else {
+    log(`loading ${config.records.toLocaleString('en-US')} records into ${SOURCE_NAMESPACE}.${SET}...`);
+    const load = await runChild('load', base, { timeoutMs });
+    extra.load = load;
+    log(`loaded in ${load.seconds.toFixed(1)} s (${Math.round(load.records / load.seconds).toLocaleString('en-US')} records/s)`);
+  }
+  if (server) extra.serverRssAfterLoadMB = await server.rssMB();
+
+  // The fast cases, round after round.
+  const wanted = (c: CaseName) => config.cases.includes(c);
+  for (let round = 1; round <= config.runs; round++) {
+    const roundDir = join(workRoot, `round-${round}`);
+    const outputs: Partial<Record<CaseName, string>> = {};
+    for (const c of FAST_CASES) {
+      if (!wanted(c)) continue;
+      const p: CaseParams = { ...base, dir: join(roundDir, c) };
+      if (c === 'gzip-alone') {
+        if (!outputs['backup-none']) {
+          note(c, round, 'needs backup-none in the same round (not run or failed): skipped');
+          continue;
+        }
+        p.input = outputs['backup-none'];
+      }
+      if (c === 'restore') {
+        if (!outputs['backup-gzip']) {
+          note(c, round, 'needs backup-gzip in the same round (not run or failed): skipped');
+          continue;
+        }
+        p.input = outputs['backup-gzip'];
+      }
+      const r = await measure(c, round, p, {
+        timeoutMs,
+        ...(c === 'write-ceiling' ? { nodeFlags: ['--max-old-space-size=16384'] } : {}),
+      });
+      if (r && (c === 'backup-none' || c === 'backup-gzip')) outputs[c] = p.dir;
+    }
+    if (!config.keep) rmSync(roundDir, { recursive: true, force: true });
+  }
+
+  // The throttled pair, once, on a data set capped so that each run takes about
+  // throttleSeconds: at the throttled rate, or at the unthrottled speed of the same job
+  // (from the rounds above) when that is slower (then the store is not the bottleneck).
+  if (THROTTLED_CASES.some(wanted)) {
+    const rate = config.throttleMBps * 1e6;
+    const gz = results['backup-gzip']?.runs ?? [];
+    const storedPerRecord = gz.length > 0 ? gz.reduce((n, r) => n + r.bytes, 0) / gz.reduce((n, r) => n + r.records, 0) : 250;
+    const medianRps = (c: CaseName) => {
+      const runs = results[c]?.runs ?? [];
+      return runs.length > 0 ? median(runs.map((r) => r.records / r.seconds)) : Infinity;
+    };
+    const byRate = (rate * config.throttleSeconds) / storedPerRecord;
+    const bySpeed = Math.min(medianRps('backup-gzip'), medianRps('restore')) * config.throttleSeconds;
+    const wantedRecords = Math.min(config.records, byRate, bySpeed);
+    const count = Math.max(1, Math.min(PARTITION_COUNT, Math.round((PARTITION_COUNT * wantedRecords) / config.records)));
+    const partitions = { first: 0, last: count - 1 };
+    const expectedRecords = Math.round((config.records * count) / PARTITION_COUNT);
+    extra.throttle = {
+      MBps: config.throttleMBps,
+      targetSeconds: config.throttleSeconds,
+      partitions: `${partitions.first}-${partitions.last}`,
+      expectedRecords,
+      storedBytesPerRecord: Math.round(storedPerRecord),
+      cappedBy: wantedRecords === config.records ? 'data set size' : byRate <= bySpeed ? 'throttled rate' : 'unthrottled speed (the store will not be the bottleneck)',
+    };
+    log(
+      `throttled runs at ${config.throttleMBps} MB/s on partitions ${partitions.first}-${partitions.last} ` +
+        `(~${expectedRecords.toLocaleString('en-US')} records, ~${Math.round((expectedRecords * storedPerRecord) / 1e6)} MB stored; capped by ${(extra.throttle as { cappedBy: string }).cappedBy})`,
+    );
+    const dir = join(workRoot, 'throttled');
+    const backupDir = join(dir, 'backup');
+    let backedUp = false;
+    if (wanted('backup-throttled') || wanted('restore-throttled')) {
+      backedUp =
+        (await measure(
+          'backup-throttled',
+          1,
+          { ...base, dir: backupDir, partitions, throttleBytesPerSecond: rate },
+          { timeoutMs },
+          !wanted('backup-throttled'),
+        )) !== undefined;
+    }
+    if (wanted('restore-throttled')) {
+      if (backedUp) await measure('restore-throttled', 1, { ...base, dir, input: backupDir, throttleBytesPerSecond: rate }, { timeoutMs });
+      else note('restore-throttled', 1, 'needs the throttled backup, which failed: skipped');
+    }
+    if (!config.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  if (server) extra.serverRssAtEndMB = await server.rssMB();
+  if (config.hosts !== undefined && !config.keep) {
+    // A real cluster is shared: leave nothing behind (AEROBAK_BENCH_KEEP=1 keeps test.bench for AEROBAK_BENCH_SKIP_LOAD).
+    log(`truncating ${SOURCE_NAMESPACE}.${SET} and ${TARGET_NAMESPACE}.${SET} on ${config.hosts}`);
+    for (const ns of [SOURCE_NAMESPACE, TARGET_NAMESPACE]) await truncateSet(config.hosts, ns, SET).catch((err: Error) => log(`truncate ${ns}.${SET}: ${err.message}`));
+  }
+
+  // Summaries.
+  const summaries: Partial<Record<CaseName, CaseSummary>> = {};
+  for (const c of CASE_NAMES) {
+    const rec = results[c];
+    if (!rec) continue;
+    rec.summary = summarize(rec.runs, rec.failures.length, dataBytes);
+    if (rec.summary) summaries[c] = rec.summary;
+  }
+  for (const c of THROTTLED_CASES) {
+    const r = results[c]?.runs[0];
+    if (!r) continue;
+    const mbps = r.bytes / r.seconds / 1e6;
+    const bound = mbps >= 0.8 * config.throttleMBps;
+    NOTES[c] =
+      `${NOTES[c]}; ${r.records.toLocaleString('en-US')} records, stored bytes at ${mbps.toFixed(1)} MB/s of ${config.throttleMBps}: ` +
+      (bound ? 'the store was the bottleneck' : 'the store was NOT the bottleneck (the job is slower than the throttle; lower AEROBAK_BENCH_THROTTLE_MBPS)');
+    r.extra = { ...r.extra, storeWasBottleneck: bound };
+  }
+  const ratioList = ratios(summaries);
+  const target = config.hosts === undefined ? 'the project test server (1 node, child process)' : `AEROSPIKE_HOSTS=${config.hosts}`;
+  const title =
+    `aerobak benchmark: ${config.records.toLocaleString('en-US')} records (~${dataBytes.toFixed(0)} B of bin data each), ` +
+    `median of ${config.runs} run(s), parallel ${config.parallel}, against ${target}${config.profile ? ' — CPU PROFILING ON, timings inflated' : ''}`;
+  const table = formatTable(summaries, CASE_NAMES, NOTES);
+  console.log(`\n${title}\n\n${table}\n\nRatios (records/s):\n${formatRatios(ratioList)}\n`);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const path = join(RESULTS_DIR, `${stamp}.json`);
+  const json = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    config: { ...config, workDir: undefined },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    target,
+    ...extra,
+    cases: results,
+    ratios: ratioList,
+  };
+  writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+  console.log(`results: ${path}`);
+  if (config.profile) console.log(`CPU profiles: ${join(RESULTS_DIR, 'profiles')} (summarize one: npx tsx bench/profile-summary.ts bench/results/profiles/<case>-r1-${stamp}/)`);
+}
+
+function note(c: CaseName, round: number, message: string): void {
+  log(`${c} (round ${round}): ${message}`);
+}
+
+/** Runs one case once; records its result or failure. `quiet`: a prerequisite, not reported as a case. */
+async function measure(
+  c: CaseName,
+  round: number,
+  p: CaseParams,
+  opts: { timeoutMs: number; nodeFlags?: string[] },
+  quiet = false,
+): Promise<CaseResult | undefined> {
+  const rec = (results[c] ??= { runs: [], failures: [] });
+  rec.params = { ...(p.partitions ? { partitions: p.partitions } : {}), ...(p.throttleBytesPerSecond ? { throttleBytesPerSecond: p.throttleBytesPerSecond } : {}) };
+  log(`${c} (round ${round})...`);
+  try {
+    const r = await runChild(c, p, {
+      ...opts,
+      ...(config.profile ? { profileLabel: `${c}-r${round}-${stamp}` } : {}),
+    });
+    if (!quiet) rec.runs.push(r);
+    log(
+      `${c} (round ${round}): ${r.records.toLocaleString('en-US')} records in ${r.seconds.toFixed(2)} s = ` +
+        `${Math.round(r.records / r.seconds).toLocaleString('en-US')} records/s, peak RSS ${r.peakRssMB.toFixed(0)} MB`,
+    );
+    return r;
+  } catch (err) {
+    failed = true;
+    const message = (err as Error).message;
+    const output = err instanceof CaseFailed ? err.output : '';
+    rec.failures.push({ round, message, output });
+    log(`${c} (round ${round}) FAILED: ${message}\n${output.trim().split('\n').slice(-30).join('\n')}`);
+    return undefined;
+  }
+}
+
+let shuttingDown: Promise<void> | undefined;
+function shutdown(): Promise<void> {
+  shuttingDown ??= (async () => {
+    stopChildren();
+    await server?.stop();
+    if (!config.keep) rmSync(workRoot, { recursive: true, force: true });
+  })();
+  return shuttingDown;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void shutdown().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  async () => {
+    await shutdown();
+    process.exit(failed ? 1 : 0);
+  },
+  async (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    await shutdown();
+    process.exit(1);
+  },
+);
