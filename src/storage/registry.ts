@@ -8,19 +8,29 @@
  *
  * Remote stores come wrapped in a ResumingStore, so their reads survive
  * broken connections.
+ *
+ * The S3 and GCS backends are loaded on demand. Their SDKs cost tens of MB of
+ * memory and a good part of a second to import, which every command would pay
+ * for at startup (`aerobak --help`, a backup to a local directory) if this
+ * module imported them statically. So only the backends' configuration
+ * modules (s3/config.ts, gcs/config.ts: no SDK) are imported here, and
+ * createStore() still checks a location and its options synchronously, with
+ * no I/O, as before; the backend module itself is imported with a dynamic
+ * `import()` by a LazyStore the first time the store is used (normally
+ * `open()`). Keep it that way: nothing in this file, or in the modules it
+ * imports statically, may import s3-store.ts, gcs-store.ts or an SDK.
  */
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { StorageError } from './errors.js';
-import { GcsStore } from './gcs/gcs-store.js';
-import { gcsConfig, type GcsOptions } from './gcs/config.js';
+import { StorageError, messageOf } from './errors.js';
+import { gcsConfig, type GcsConfig, type GcsOptions } from './gcs/config.js';
 import { rootPrefix } from './keys.js';
 import { LocalStore } from './local/local-store.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { ResumingStore } from './resuming-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
-import { S3Store } from './s3/s3-store.js';
-import { s3Config, type S3Options } from './s3/config.js';
-import type { ObjectStore, OpenIntent } from './types.js';
+import { s3Config, type S3Config, type S3Options } from './s3/config.js';
+import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions } from './types.js';
 
 export interface StoreOptions {
   s3?: S3Options;
@@ -34,7 +44,8 @@ const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 /**
  * The store for `location`, with no I/O: the location and options are
  * checked synchronously (throws StorageError CONFIG). Call `open()` before
- * use, or use openStore().
+ * use, or use openStore(). For s3:// and gs:// the backend and its SDK are
+ * loaded by the first call on the store.
  */
 export function createStore(location: string, options: StoreOptions = {}): ObjectStore {
   const scheme = SCHEME.exec(location)?.[1]?.toLowerCase();
@@ -45,9 +56,9 @@ export function createStore(location: string, options: StoreOptions = {}): Objec
     case 'file':
       return new LocalStore(fileURLToPath(url));
     case 's3':
-      return new ResumingStore(new S3Store(s3Config(url, options.s3)), readRetry);
+      return new ResumingStore(s3Store(s3Config(url, options.s3)), readRetry);
     case 'gs':
-      return new ResumingStore(new GcsStore(gcsConfig(url, options.gcs)), readRetry);
+      return new ResumingStore(gcsStore(gcsConfig(url, options.gcs)), readRetry);
     case 'mem':
       return new MemoryStore(url.hostname, rootPrefix(location, url.pathname));
     default:
@@ -71,5 +82,73 @@ function parseUrl(location: string): URL {
     return new URL(location);
   } catch (error) {
     throw new StorageError('CONFIG', `invalid location ${location}: not a valid URL`, { cause: error });
+  }
+}
+
+// The location strings below must be the ones S3Store and GcsStore report
+// (their constructors); test/storage/registry.test.ts checks that they are.
+
+function s3Store(config: S3Config): LazyStore {
+  return new LazyStore(`s3://${config.bucket}/${config.root}`, async () => {
+    const { S3Store } = await import('./s3/s3-store.js');
+    return new S3Store(config);
+  });
+}
+
+function gcsStore(config: GcsConfig): LazyStore {
+  return new LazyStore(`gs://${config.bucket}/${config.root}`, async () => {
+    const { GcsStore } = await import('./gcs/gcs-store.js');
+    return new GcsStore(config);
+  });
+}
+
+/**
+ * A store whose backend is created on first use by `load` (which imports the
+ * backend's module), then used for every call. A failed load (the SDK is not
+ * installed, or its client refused the configuration) rejects that call with
+ * a StorageError CONFIG and is tried again by the next one.
+ */
+export class LazyStore implements ObjectStore {
+  readonly location: string;
+  readonly #load: () => Promise<ObjectStore>;
+  #loading: Promise<ObjectStore> | undefined;
+
+  constructor(location: string, load: () => Promise<ObjectStore>) {
+    this.location = location;
+    this.#load = load;
+  }
+
+  /** The backend, loading it if this is the first call. */
+  backend(): Promise<ObjectStore> {
+    this.#loading ??= this.#load().catch((error: unknown) => {
+      this.#loading = undefined;
+      if (error instanceof StorageError) throw error;
+      throw new StorageError('CONFIG', `cannot load the storage backend for ${this.location}: ${messageOf(error)}`, { cause: error });
+    });
+    return this.#loading;
+  }
+
+  async open(intent: OpenIntent): Promise<void> {
+    return (await this.backend()).open(intent);
+  }
+
+  async write(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+    return (await this.backend()).write(key, source, options);
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    return (await this.backend()).read(key, range);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    return (await this.backend()).stat(key);
+  }
+
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
+    yield* (await this.backend()).list(prefix, options);
+  }
+
+  async delete(key: string): Promise<void> {
+    return (await this.backend()).delete(key);
   }
 }

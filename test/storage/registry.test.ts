@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createStore, openStore } from '../../src/storage/index.js';
 import { gcsConfig } from '../../src/storage/gcs/config.js';
+import { GcsStore } from '../../src/storage/gcs/gcs-store.js';
+import { LazyStore } from '../../src/storage/registry.js';
+import { ResumingStore } from '../../src/storage/resuming-store.js';
 import { s3Config } from '../../src/storage/s3/config.js';
+import { S3Store } from '../../src/storage/s3/s3-store.js';
 
 describe('createStore', () => {
   it.each([
@@ -70,4 +76,108 @@ describe('createStore', () => {
     expect(await createStore(`${name}/a`).stat('k')).toEqual({ key: 'k', size: 1 });
     expect(await createStore(`${name}/b`).stat('k')).toBeNull();
   });
+
+  it.each([
+    ['s3://bucket/backups/2024', (url: URL) => new S3Store(s3Config(url, {}))],
+    ['s3://bucket', (url: URL) => new S3Store(s3Config(url, {}))],
+    ['gs://bucket/a/b/', (url: URL) => new GcsStore(gcsConfig(url, {}))],
+    ['gs://bucket', (url: URL) => new GcsStore(gcsConfig(url, {}))],
+  ])('names %s as its backend does before loading it', async (location, backend) => {
+    const store = createStore(location);
+    expect(store).toBeInstanceOf(ResumingStore);
+    const lazy = (store as ResumingStore).inner;
+    expect(lazy).toBeInstanceOf(LazyStore);
+    const loaded = await (lazy as LazyStore).backend();
+    expect(loaded.location).toBe(backend(new URL(location)).location);
+    expect(store.location).toBe(loaded.location);
+    expect(await (lazy as LazyStore).backend()).toBe(loaded);
+  });
+});
+
+describe('LazyStore', () => {
+  it('loads its backend once, on first use, and passes every call through', async () => {
+    let loads = 0;
+    const inner = createStore(`mem://lazy-${Date.now()}`);
+    const store = new LazyStore('mem://lazy/', async () => {
+      loads++;
+      return inner;
+    });
+    expect(loads).toBe(0);
+    await store.open('write');
+    expect(await store.write('a/k', [Buffer.from('value')])).toBe(5);
+    expect(loads).toBe(1);
+    expect(await store.stat('a/k')).toEqual({ key: 'a/k', size: 5 });
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.read('a/k', { offset: 1, length: 3 })) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('alu');
+    const listed = [];
+    for await (const info of store.list('a/')) listed.push(info);
+    expect(listed).toEqual([{ key: 'a/k', size: 5 }]);
+    await store.delete('a/k');
+    expect(await store.stat('a/k')).toBeNull();
+    expect(loads).toBe(1);
+  });
+
+  it('rejects with CONFIG when the backend cannot be loaded, and tries again on the next call', async () => {
+    let attempts = 0;
+    const store = new LazyStore('s3://bucket/x/', async () => {
+      attempts++;
+      throw new Error("Cannot find package '@aws-sdk/client-s3'");
+    });
+    const expected = { name: 'StorageError', code: 'CONFIG', message: expect.stringContaining('s3://bucket/x/') };
+    await expect(store.open('read')).rejects.toMatchObject(expected);
+    await expect(store.stat('k')).rejects.toMatchObject({ ...expected, message: expect.stringContaining('@aws-sdk/client-s3') });
+    await expect(store.list('')[Symbol.asyncIterator]().next()).rejects.toMatchObject(expected);
+    expect(attempts).toBe(3);
+  });
+});
+
+/**
+ * What a fresh process that runs `body` after importing the storage layer
+ * has loaded of the cloud SDKs. @aws-sdk/client-s3, @aws-sdk/lib-storage and
+ * google-auth-library (which the ES module @google-cloud/storage imports) are
+ * CommonJS, so they show in require.cache even when reached through import().
+ */
+const execFileAsync = promisify(execFile);
+async function sdksLoadedBy(body: string): Promise<Record<string, string[]>> {
+  const code = `
+    import { createRequire } from 'node:module';
+    import { sep } from 'node:path';
+    const { createStore } = await import('./src/storage/index.ts');
+    const SDKS = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@google-cloud/storage', 'google-auth-library'];
+    const sdks = () => {
+      const paths = Object.keys(createRequire(import.meta.url).cache).map((path) => path.split(sep).join('/'));
+      return SDKS.filter((name) => paths.some((path) => path.includes('/node_modules/' + name + '/')));
+    };
+    const seen = {};
+    ${body}
+    console.log(JSON.stringify(seen));
+  `;
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: resolve(import.meta.dirname, '../..') });
+  return JSON.parse(stdout) as Record<string, string[]>;
+}
+
+describe('loading the backends', () => {
+  it('imports no cloud SDK until an S3 or GCS store is used', async () => {
+    const seen = await sdksLoadedBy(`
+      seen.imported = sdks();
+      const local = createStore(process.env.TMPDIR ?? '/tmp');
+      await local.open('read');
+      for await (const _ of createStore('mem://sdk-check').list('')) {}
+      seen.local = sdks();
+      const s3 = createStore('s3://bucket/x', { s3: { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials: { accessKeyId: 'id', secretAccessKey: 'secret' }, maxAttempts: 1 } });
+      createStore('gs://bucket/x');
+      seen.created = sdks();
+      await s3.open('read').catch(() => {});
+      seen.s3 = sdks();
+      await createStore('gs://bucket/x').inner.backend(); // no I/O: GCS would look for credentials on a metadata server
+      seen.gcs = sdks();
+    `);
+    expect(seen.imported).toEqual([]);
+    expect(seen.local).toEqual([]);
+    expect(seen.created).toEqual([]);
+    expect(seen.s3).toContain('@aws-sdk/client-s3');
+    expect(seen.s3).not.toContain('google-auth-library');
+    expect(seen.gcs).toContain('google-auth-library');
+  }, 30_000);
 });

@@ -196,7 +196,7 @@ export class TestServer {
     },
     put: (record) => this.ns(record.namespace).put(fromRaw(record, this.clock)),
     remove: (namespace, digest) => this.ns(namespace).remove(digest),
-    count: (namespace, set) => this.ns(namespace).stats(set).objects,
+    count: (namespace, set) => this.ns(namespace).liveStats(set).objects,
     clear: (namespace) => {
       for (const ns of namespace === undefined ? this.namespaceObjects() : [this.ns(namespace)]) ns.clear();
     },

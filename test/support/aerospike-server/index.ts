@@ -66,6 +66,7 @@ export interface DataAccess {
    */
   put(records: RawRecord | RawRecord[]): Promise<void>;
   remove(namespace: string, digest: Buffer): Promise<boolean>;
+  /** Live records (expired ones excluded, unlike the info statistics), counted by walking them. */
   count(namespace: string, set?: string): Promise<number>;
   /** Drops every record and set of one namespace, or of all. */
   clear(namespace?: string): Promise<void>;

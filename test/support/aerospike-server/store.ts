@@ -11,9 +11,16 @@
  * - Void time is seconds since 2010-01-01 (0 = never expires); the last-update time is
  *   kept, like the real server, in milliseconds since 2010-01-01.
  * - Expired and truncated records are "doomed": invisible to reads, writes (which
- *   recreate them), scans and statistics. They are removed lazily when touched.
- *   (The real server counts expired records in `objects` until its nsup thread
- *   deletes them; this store stops counting them at once.)
+ *   recreate them) and scans. Truncated records are removed at once (truncate()) and
+ *   expired ones lazily, when a read, write or delete touches them.
+ * - Statistics (`objects`, `data_used_bytes`, `non_expirable_objects` of the info
+ *   commands namespace/<ns>, sets, sets/<ns>[/<set>], statistics) come from counters
+ *   kept per partition and set as records are written, replaced, deleted and
+ *   truncated, so a reply costs O(sets), or O(partitions x sets) for a node that owns
+ *   only part of the partitions, never a walk over the records. An expired record
+ *   stays counted until it is removed (touched, replaced or truncated), as the real
+ *   server counts expired records until its nsup thread deletes them; a truncated one
+ *   is never counted. liveStats() walks the records for the exact live count.
  *
  * Records are shared by every node of a test cluster: partition ownership (cluster.ts)
  * decides which node may serve a partition, so moving a partition is instantaneous and
@@ -61,6 +68,13 @@ const MAX_SETS = 4095;
 
 export class Namespace {
   private readonly partitions: StoredRecord[][] = Array.from({ length: PARTITION_COUNT }, () => []);
+  /**
+   * Counters of the stored records that are not truncated (isTruncated()), expired ones
+   * included: per partition and set name ('' for no set; an entry is dropped when its
+   * partition holds no more records of the set), and per set over all partitions.
+   */
+  private readonly partitionCounts: Map<string, SetStats>[] = Array.from({ length: PARTITION_COUNT }, () => new Map());
+  private readonly setCounts = new Map<string, SetStats>();
   /** Sets ever written, in creation order (the server never forgets a set name). */
   readonly sets = new Map<string, SetInfo>();
   /** Milliseconds since 2010-01-01 of the last truncate-namespace; 0 = never. */
@@ -75,6 +89,11 @@ export class Namespace {
   /** True for an expired or truncated record: it must be treated as absent. */
   isDoomed(rec: StoredRecord): boolean {
     if (rec.voidTime !== 0 && rec.voidTime < this.clock.nowClepochSeconds()) return true;
+    return this.isTruncated(rec);
+  }
+
+  /** True for a record last updated before a truncate of its namespace or set. */
+  private isTruncated(rec: StoredRecord): boolean {
     if (rec.lutMs < this.truncateLutMs) return true;
     const set = rec.set === '' ? undefined : this.sets.get(rec.set);
     return set !== undefined && rec.lutMs < set.truncateLutMs;
@@ -82,31 +101,70 @@ export class Namespace {
 
   /** The live record with this digest, or undefined (doomed records are dropped here). */
   get(digest: Buffer): StoredRecord | undefined {
-    const list = this.partitions[partitionId(digest)]!;
+    const pid = partitionId(digest);
+    const list = this.partitions[pid]!;
     const at = findIndex(list, digest);
     if (at < 0) return undefined;
     const rec = list[at]!;
     if (!this.isDoomed(rec)) return rec;
     list.splice(at, 1);
+    this.uncount(pid, rec);
     return undefined;
   }
 
   /** Inserts or replaces (by digest) a record; registers its set. */
   put(rec: StoredRecord): void {
     if (rec.set !== '') this.ensureSet(rec.set);
-    const list = this.partitions[partitionId(rec.digest)]!;
+    const pid = partitionId(rec.digest);
+    const list = this.partitions[pid]!;
     const at = findIndex(list, rec.digest);
-    if (at >= 0) list[at] = rec;
-    else list.splice(-at - 1, 0, rec);
+    if (at >= 0) {
+      this.uncount(pid, list[at]!);
+      list[at] = rec;
+    } else list.splice(-at - 1, 0, rec);
+    this.count(pid, rec);
   }
 
   remove(digest: Buffer): boolean {
-    const list = this.partitions[partitionId(digest)]!;
+    const pid = partitionId(digest);
+    const list = this.partitions[pid]!;
     const at = findIndex(list, digest);
     if (at < 0) return false;
-    const doomed = this.isDoomed(list[at]!);
+    const rec = list[at]!;
+    const doomed = this.isDoomed(rec);
     list.splice(at, 1);
+    this.uncount(pid, rec);
     return !doomed;
+  }
+
+  /** Adds a record that was just stored to the counters, unless it is truncated. */
+  private count(pid: number, rec: StoredRecord): void {
+    if (this.isTruncated(rec)) return;
+    const size = flatRecordSize(rec);
+    const nonExpirable = rec.voidTime === 0 ? 1 : 0;
+    const counts = this.partitionCounts[pid]!;
+    let s = counts.get(rec.set);
+    if (!s) counts.set(rec.set, (s = zeroStats()));
+    addStats(s, 1, size, nonExpirable);
+    let total = this.setCounts.get(rec.set);
+    if (!total) this.setCounts.set(rec.set, (total = zeroStats()));
+    addStats(total, 1, size, nonExpirable);
+  }
+
+  /**
+   * Takes a record that was just removed out of the counters. Call it with the
+   * truncate thresholds under which the record was stored: a record that was
+   * truncated then was never counted.
+   */
+  private uncount(pid: number, rec: StoredRecord): void {
+    if (this.isTruncated(rec)) return;
+    const size = flatRecordSize(rec);
+    const nonExpirable = rec.voidTime === 0 ? 1 : 0;
+    const counts = this.partitionCounts[pid]!;
+    const s = counts.get(rec.set)!;
+    addStats(s, -1, -size, -nonExpirable);
+    if (s.objects === 0) counts.delete(rec.set);
+    addStats(this.setCounts.get(rec.set)!, -1, -size, -nonExpirable);
   }
 
   /** Registers a set name; false when the namespace already holds the maximum number of sets. */
@@ -138,17 +196,24 @@ export class Namespace {
    * server truncates in the background.
    */
   truncate(set: string | undefined, lutMs: number): void {
-    if (set === undefined) this.truncateLutMs = Math.max(this.truncateLutMs, lutMs);
-    else {
-      this.ensureSet(set);
-      const info = this.sets.get(set);
-      if (info) info.truncateLutMs = Math.max(info.truncateLutMs, lutMs);
-    }
-    for (const list of this.partitions) {
+    if (set !== undefined) this.ensureSet(set);
+    // Records go first, under the old thresholds, so that uncount() knows which were counted.
+    for (let pid = 0; pid < PARTITION_COUNT; pid++) {
+      const list = this.partitions[pid]!;
       for (let i = list.length - 1; i >= 0; i--) {
         const rec = list[i]!;
-        if ((set === undefined || rec.set === set) && rec.lutMs < lutMs) list.splice(i, 1);
+        if ((set === undefined || rec.set === set) && rec.lutMs < lutMs) {
+          list.splice(i, 1);
+          this.uncount(pid, rec);
+        }
       }
+    }
+    // Raising a threshold dooms no record still stored that was counted: those updated
+    // before `lutMs` are gone, and those before an older, higher threshold were not counted.
+    if (set === undefined) this.truncateLutMs = Math.max(this.truncateLutMs, lutMs);
+    else {
+      const info = this.sets.get(set);
+      if (info) info.truncateLutMs = Math.max(info.truncateLutMs, lutMs);
     }
   }
 
@@ -161,30 +226,58 @@ export class Namespace {
     }
   }
 
-  /** Live record count and storage bytes, for a set or the whole namespace, optionally of some partitions only. */
+  /**
+   * Record count and storage bytes, for a set or the whole namespace, optionally of
+   * some partitions only, from the counters: expired records not yet removed are
+   * included (see the top of this file). O(sets), or O(partitions x sets) for a subset
+   * of the partitions.
+   */
   stats(set?: string, partitions?: ReadonlySet<number>): SetStats {
-    const out = { objects: 0, bytes: 0, nonExpirable: 0 };
-    for (const rec of this.records(set)) {
-      if (!partitions || partitions.has(partitionId(rec.digest))) countRecord(out, rec);
+    const out = zeroStats();
+    if (set === undefined) {
+      for (const s of this.statsBySet(partitions).values()) addStats(out, s.objects, s.bytes, s.nonExpirable);
+    } else if (coversAll(partitions)) {
+      const s = this.setCounts.get(set);
+      if (s) addStats(out, s.objects, s.bytes, s.nonExpirable);
+    } else {
+      for (const pid of partitions!) {
+        const s = this.partitionCounts[pid]?.get(set);
+        if (s) addStats(out, s.objects, s.bytes, s.nonExpirable);
+      }
     }
     return out;
   }
 
-  /** The same per set name ('' for records in no set), in one pass over the namespace. */
+  /** The same per set name ('' for records in no set); sets without records may be absent. */
   statsBySet(partitions?: ReadonlySet<number>): Map<string, SetStats> {
     const out = new Map<string, SetStats>();
-    for (const rec of this.records()) {
-      if (partitions && !partitions.has(partitionId(rec.digest))) continue;
-      let s = out.get(rec.set);
-      if (!s) out.set(rec.set, (s = { objects: 0, bytes: 0, nonExpirable: 0 }));
-      countRecord(s, rec);
+    const add = (set: string, s: SetStats) => {
+      let o = out.get(set);
+      if (!o) out.set(set, (o = zeroStats()));
+      addStats(o, s.objects, s.bytes, s.nonExpirable);
+    };
+    if (coversAll(partitions)) {
+      for (const [set, s] of this.setCounts) if (s.objects > 0) add(set, s);
+    } else {
+      for (const pid of partitions!) {
+        for (const [set, s] of this.partitionCounts[pid] ?? []) add(set, s);
+      }
     }
+    return out;
+  }
+
+  /** Live records (expired ones excluded), by walking them: O(records). For test assertions. */
+  liveStats(set?: string): SetStats {
+    const out = zeroStats();
+    for (const rec of this.records(set)) addStats(out, 1, flatRecordSize(rec), rec.voidTime === 0 ? 1 : 0);
     return out;
   }
 
   /** Drops every record and set (for tests that reuse a server). */
   clear(): void {
     for (const list of this.partitions) list.length = 0;
+    for (const counts of this.partitionCounts) counts.clear();
+    this.setCounts.clear();
     this.sets.clear();
     this.truncateLutMs = 0;
   }
@@ -198,10 +291,19 @@ export interface SetStats {
   nonExpirable: number;
 }
 
-function countRecord(s: SetStats, rec: StoredRecord): void {
-  s.objects++;
-  s.bytes += flatRecordSize(rec);
-  if (rec.voidTime === 0) s.nonExpirable++;
+function zeroStats(): SetStats {
+  return { objects: 0, bytes: 0, nonExpirable: 0 };
+}
+
+function addStats(s: SetStats, objects: number, bytes: number, nonExpirable: number): void {
+  s.objects += objects;
+  s.bytes += bytes;
+  s.nonExpirable += nonExpirable;
+}
+
+/** True when `partitions` is absent or names every partition. */
+function coversAll(partitions: ReadonlySet<number> | undefined): boolean {
+  return partitions === undefined || partitions.size >= PARTITION_COUNT;
 }
 
 /**
