@@ -40,19 +40,77 @@ export interface BatchWriteRow {
   bins: readonly RawBin[];
 }
 
-/** Size of a row in field 41. */
-function rowSize(row: BatchWriteRow): number {
-  let size = 4 + 20 + 1 + 3 + 2 + 4 + 2 + 2;
-  size += 5 + Buffer.byteLength(row.namespace) + 5 + Buffer.byteLength(row.set);
+/** Entries a NameCache holds before it starts over (names of a restore repeat: a few sets and bins). */
+const NAME_CACHE_MAX = 1024;
+
+/**
+ * UTF-8 encodings of the namespace, set and bin names of batch rows, by string: a
+ * restore writes the same few names in every row, so each is encoded once and its bytes
+ * copied. Bounded: past NAME_CACHE_MAX names it is cleared and fills again.
+ */
+export class NameCache {
+  private readonly names = new Map<string, Buffer>();
+  /** The last name seen in each slot (namespace, set, bin 0, bin 1, ...) and its bytes: rows repeat them in order. */
+  private readonly slotNames: string[] = [];
+  private readonly slotBytes: Buffer[] = [];
+
+  /** The UTF-8 bytes of `name` (do not modify). */
+  get(name: string): Buffer {
+    let bytes = this.names.get(name);
+    if (bytes === undefined) {
+      if (this.names.size >= NAME_CACHE_MAX) this.names.clear();
+      bytes = Buffer.from(name, 'utf8');
+      this.names.set(name, bytes);
+    }
+    return bytes;
+  }
+
+  /** get(name), checking first the name last seen in `slot` (a string comparison, no hashing). */
+  getAt(slot: number, name: string): Buffer {
+    if (this.slotNames[slot] === name) return this.slotBytes[slot]!;
+    const bytes = this.get(name);
+    if (slot < 256) {
+      this.slotNames[slot] = name;
+      this.slotBytes[slot] = bytes;
+    }
+    return bytes;
+  }
+}
+
+/** Copies `src` into `buf` at `at`; returns the offset after it. Short names are copied by hand (cheaper than a native call). */
+function put(buf: Buffer, at: number, src: Buffer): number {
+  const n = src.length;
+  if (n > 32) return at + src.copy(buf, at);
+  for (let i = 0; i < n; i++) buf[at + i] = src[i]!;
+  return at + n;
+}
+
+/** Size of a row in field 41; pushes the encoded namespace, set and bin names of the row onto `out`. */
+function rowSize(row: BatchWriteRow, names: NameCache, out: Buffer[]): number {
+  const ns = names.getAt(0, row.namespace);
+  const set = names.getAt(1, row.set);
+  out.push(ns, set);
+  let size = 4 + 20 + 1 + 3 + 2 + 4 + 2 + 2 + 5 + ns.length + 5 + set.length;
   if (row.key) size += 5 + 1 + row.key.bytes.length;
-  for (const bin of row.bins) size += 8 + Buffer.byteLength(bin.name) + bin.value.length;
+  const bins = row.bins;
+  for (let i = 0; i < bins.length; i++) {
+    const bin = bins[i]!;
+    const name = names.getAt(2 + i, bin.name);
+    out.push(name);
+    size += 8 + name.length + bin.value.length;
+  }
   return size;
 }
 
-/** The whole proto frame of a batch write; row i gets index i. */
-export function encodeBatchWrite(rows: readonly BatchWriteRow[], timeoutMs: number): Buffer {
+/**
+ * The whole proto frame of a batch write; row i gets index i. `names` caches the
+ * encodings of names across calls (a writer keeps one); a fresh one when absent.
+ */
+export function encodeBatchWrite(rows: readonly BatchWriteRow[], timeoutMs: number, names: NameCache = new NameCache()): Buffer {
+  /** The encoded names of every row, in the order they are written. */
+  const encoded: Buffer[] = [];
   let fieldData = 4 + 1;
-  for (const row of rows) fieldData += rowSize(row);
+  for (let r = 0; r < rows.length; r++) fieldData += rowSize(rows[r]!, names, encoded);
   const bodySize = MSG_HEADER_SIZE + 5 + fieldData;
   const buf = Buffer.allocUnsafe(PROTO_HEADER_SIZE + bodySize);
   encodeProtoHeader(ProtoType.MESSAGE, bodySize, buf, 0);
@@ -62,45 +120,51 @@ export function encodeBatchWrite(rows: readonly BatchWriteRow[], timeoutMs: numb
   buf.writeUInt32BE(rows.length, at + 5);
   buf[at + 9] = BATCH_FLAGS;
   at += 10;
-  rows.forEach((row, index) => {
+  let n = 0;
+  for (let index = 0; index < rows.length; index++) {
+    const row = rows[index]!;
     at = buf.writeUInt32BE(index, at);
-    at += row.digest.copy(buf, at, 0, 20);
+    const digest = row.digest;
+    at = put(buf, at, digest.length > 20 ? digest.subarray(0, 20) : digest);
     buf[at++] = ROW_INFO_GEN_TTL;
     buf[at++] = 0;
     buf[at++] = row.info2;
     buf[at++] = row.info3;
     at = buf.writeUInt16BE(row.generation & 0xffff, at);
     at = buf.writeUInt32BE(row.ttl >>> 0, at);
-    at = buf.writeUInt16BE(row.key ? 3 : 2, at);
-    at = buf.writeUInt16BE(row.bins.length, at);
-    at = writeStringField(buf, at, FieldType.NAMESPACE, row.namespace);
-    at = writeStringField(buf, at, FieldType.SET, row.set);
-    if (row.key) {
-      at = buf.writeUInt32BE(2 + row.key.bytes.length, at);
+    const key = row.key;
+    const bins = row.bins;
+    at = buf.writeUInt16BE(key ? 3 : 2, at);
+    at = buf.writeUInt16BE(bins.length, at);
+    at = writeField(buf, at, FieldType.NAMESPACE, encoded[n++]!);
+    at = writeField(buf, at, FieldType.SET, encoded[n++]!);
+    if (key) {
+      at = buf.writeUInt32BE(2 + key.bytes.length, at);
       buf[at++] = FieldType.KEY;
-      buf[at++] = row.key.type;
-      at += row.key.bytes.copy(buf, at);
+      buf[at++] = key.type;
+      at = put(buf, at, key.bytes);
     }
-    for (const bin of row.bins) {
-      const nameLen = buf.write(bin.name, at + 8, 'utf8');
+    for (let i = 0; i < bins.length; i++) {
+      const bin = bins[i]!;
+      const name = encoded[n++]!;
+      const nameLen = name.length;
       buf.writeUInt32BE(4 + nameLen + bin.value.length, at);
       buf[at + 4] = OpType.WRITE;
       buf[at + 5] = bin.type;
       buf[at + 6] = 0;
       buf[at + 7] = nameLen;
-      at += 8 + nameLen;
-      at += bin.value.copy(buf, at);
+      at = put(buf, at + 8, name);
+      at = put(buf, at, bin.value);
     }
-  });
+  }
   if (at !== buf.length) throw new Error(`batch encoder wrote ${at} of ${buf.length} bytes`);
   return buf;
 }
 
-function writeStringField(buf: Buffer, at: number, type: number, value: string): number {
-  const len = buf.write(value, at + 5, 'utf8');
-  buf.writeUInt32BE(len + 1, at);
+function writeField(buf: Buffer, at: number, type: number, value: Buffer): number {
+  buf.writeUInt32BE(value.length + 1, at);
   buf[at + 4] = type;
-  return at + 5 + len;
+  return put(buf, at + 5, value);
 }
 
 export interface BatchRowResult {

@@ -41,7 +41,7 @@
  * the server is the server's own (a write increments it), as with asrestore.
  */
 import { Writable } from 'node:stream';
-import { restoreTtl, citrusleafNow, encodeBatchWrite, readBatchReply, type BatchWriteRow } from './batch-request.js';
+import { NameCache, restoreTtl, citrusleafNow, encodeBatchWrite, readBatchReply, type BatchWriteRow } from './batch-request.js';
 import type { Cluster } from './cluster.js';
 import { NamespaceNotFoundError } from '../errors.js';
 import { ClusterError, ConnectionError } from './errors.js';
@@ -127,13 +127,15 @@ export class BatchWriter extends Writable {
   /** Records accepted and not yet reported. */
   private outstanding = 0;
   /** The write callback held for backpressure, and the queue its record went to. */
-  private held: { queue: NodeQueue | undefined; callback: () => void } | undefined;
+  private held: { queue: NodeQueue | undefined; callback: (error?: Error | null) => void } | undefined;
   /** Rows waiting for a retry timer. */
   private retrying = 0;
   private finalCallback: ((error?: Error | null) => void) | undefined;
   private flushScheduled = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /** Encoded names (namespace, sets, bins) reused across batches. */
+  private readonly names = new NameCache();
 
   constructor(
     private readonly cluster: Cluster,
@@ -152,18 +154,37 @@ export class BatchWriter extends Writable {
   }
 
   override _write(record: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const queue = this.accept(record, citrusleafNow());
+    if (this.isBlocked(queue)) this.held = { queue, callback };
+    else callback();
+  }
+
+  /** A chunk of records at once (what the Writable buffered while the callback was held). */
+  override _writev(chunks: Array<{ chunk: RawRecord; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
+    const nowCl = citrusleafNow();
+    let blocked: NodeQueue | undefined | null = null;
+    for (let i = 0; i < chunks.length; i++) {
+      const queue = this.accept(chunks[i]!.chunk, nowCl);
+      if (blocked === null && this.isBlocked(queue)) blocked = queue;
+    }
+    // Held on a node saturated by this chunk, unless it has room again by now.
+    if (blocked !== null && this.isBlocked(blocked)) this.held = { queue: blocked, callback };
+    else if (this.retrying >= this.batchSize * this.maxInFlight) this.held = { queue: undefined, callback };
+    else callback();
+  }
+
+  /** Counts a record in and routes it (or reports it at once); returns the queue it went to. */
+  private accept(record: RawRecord, nowCl: number): NodeQueue | undefined {
     this.outstanding++;
     if (record.bins.length === 0) {
       this.report(record, 'failed', ResultCode.PARAMETER);
-      return callback();
+      return undefined;
     }
-    if (restoreTtl(record.voidTime, citrusleafNow(), this.opts.extraTtlSeconds) === undefined) {
+    if (restoreTtl(record.voidTime, nowCl, this.opts.extraTtlSeconds) === undefined) {
       this.report(record, 'expired', ResultCode.OK);
-      return callback();
+      return undefined;
     }
-    const queue = this.enqueue({ record, attempts: 0 });
-    if (this.isBlocked(queue)) this.held = { queue, callback: () => callback() };
-    else callback();
+    return this.enqueue({ record, attempts: 0 });
   }
 
   /** True while a writer should wait: the record's node is saturated, or too many rows wait for a retry. */
@@ -287,7 +308,7 @@ export class BatchWriter extends Writable {
     let conn;
     try {
       conn = await node.acquire();
-      conn.write(encodeBatchWrite(rows, this.timeoutMs));
+      conn.write(encodeBatchWrite(rows, this.timeoutMs, this.names));
       while (lastCode === undefined) {
         const frame = await conn.readFrame(this.timeoutMs + 1000);
         if (frame.type !== ProtoType.MESSAGE) throw new ProtocolError(`unexpected proto type ${frame.type} in a batch reply`);
@@ -305,7 +326,8 @@ export class BatchWriter extends Writable {
       else if (err instanceof ClusterError) lastCode = ClientResultCode.INVALID_NODE; // the node left the cluster
       else throw err;
     }
-    const unanswered = sent.filter((_, i) => !answered[i]);
+    const unanswered: Pending[] = [];
+    for (let i = 0; i < sent.length; i++) if (!answered[i]) unanswered.push(sent[i]!);
     if (unanswered.length === 0) return;
     // The server or the network dropped these rows: a batch-level error applies to each.
     const code = lastCode === ResultCode.OK ? ClientResultCode.CONNECTION : lastCode;

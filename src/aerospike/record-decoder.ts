@@ -3,9 +3,10 @@
  *
  * A record message is the 22-byte header (generation at 6, void time at 10, n_fields at
  * 18, n_ops at 20), then fields (namespace 0, digest 4, set 1, key 2, in any order) and
- * one op per bin. The decoder copies the message's fields and ops out of the frame in one
- * piece, so the frame can be freed while the record lives on; the digest, key bytes and
- * bin values are views into that copy. Namespace, set and bin-name strings are cached
+ * one op per bin. The decoder copies the records' bytes out of the frame a slab (16 KiB,
+ * or one record when larger) at a time, so the frame can be freed while the records live
+ * on; the digest, key bytes and bin values are views into that copy (a record keeps at
+ * most its slab alive, a few dozen records' bytes). Namespace, set and bin-name strings are cached
  * (compared byte by byte, decoded only when they change): a scan returns the same few
  * over and over.
  */
@@ -14,6 +15,8 @@ import { FieldType, MSG_HEADER_SIZE } from './wire/message.js';
 import { ProtocolError } from './wire/proto.js';
 
 const DIGEST_SIZE = 20;
+/** Bytes copied out of a frame at once for the records they hold. */
+const SLAB_BYTES = 16 * 1024;
 
 export class RecordDecoder {
   private ns: CachedString = { bytes: Buffer.alloc(0), text: '' };
@@ -23,57 +26,76 @@ export class RecordDecoder {
   /** Offset just past the last decoded message. */
   end = 0;
 
-  /** Decodes the record message that starts at `offset` of `body`; sets `end`. */
+  /** A copy of body[slabFrom, slabFrom + slab.length) of the frame `slabOf`: the records' bytes. */
+  private slab: Buffer | undefined;
+  private slabOf: Buffer | undefined;
+  private slabFrom = 0;
+  /** Where each field / op of the message being decoded starts (offset of its u32 size), filled by the first pass. */
+  private offsets = new Int32Array(64);
+
+  /**
+   * Decodes the record message that starts at `offset` of `body`; sets `end`.
+   *
+   * One pass over the frame checks the sizes and notes where each field and op starts;
+   * the record is then built from views into a copy of its bytes. The copies are made a
+   * slab (SLAB_BYTES, or one record when larger) at a time, shared by the records it
+   * holds: one allocation and one native copy for dozens of records instead of one each,
+   * and a record keeps at most one slab alive, never the frame.
+   */
   decode(body: Buffer, offset: number): RawRecord {
     const nFields = body.readUInt16BE(offset + 18);
     const nOps = body.readUInt16BE(offset + 20);
+    const n = nFields + nOps;
+    if (this.offsets.length < n + 1) this.offsets = new Int32Array(Math.max(n + 1, this.offsets.length * 2));
+    const offsets = this.offsets;
     const start = offset + MSG_HEADER_SIZE;
     let at = start;
-    for (let i = 0; i < nFields; i++) at = skip(body, at, 1);
-    for (let i = 0; i < nOps; i++) at = skip(body, at, 4);
+    for (let i = 0; i < n; i++) {
+      offsets[i] = at - start;
+      at = skip(body, at, i < nFields ? 1 : 4);
+    }
+    offsets[n] = at - start;
     this.end = at;
 
-    const data = Buffer.allocUnsafe(at - start);
-    body.copy(data, 0, start, at);
+    const data = this.copyOut(body, start, at);
+    const base = start - this.slabFrom;
+    if (base !== 0) for (let i = 0; i <= n; i++) offsets[i]! += base;
 
     let digest: Buffer | undefined;
     let userKey: RawKey | undefined;
     let set = '';
-    let pos = 0;
     for (let i = 0; i < nFields; i++) {
-      const size = data.readUInt32BE(pos);
-      const type = data[pos + 4]!;
-      const from = pos + 5;
-      pos += 4 + size;
-      switch (type) {
+      const from = offsets[i]! + 5;
+      const to = offsets[i + 1]!;
+      switch (data[from - 1]) {
         case FieldType.NAMESPACE:
-          this.ns = cached(this.ns, data, from, pos);
+          this.ns = cached(this.ns, data, from, to);
           break;
         case FieldType.SET:
-          this.set = cached(this.set, data, from, pos);
+          this.set = cached(this.set, data, from, to);
           set = this.set.text;
           break;
         case FieldType.DIGEST:
-          if (pos - from !== DIGEST_SIZE) throw new ProtocolError(`digest field of ${pos - from} bytes`);
-          digest = data.subarray(from, pos);
+          if (to - from !== DIGEST_SIZE) throw new ProtocolError(`digest field of ${to - from} bytes`);
+          digest = data.subarray(from, to);
           break;
         case FieldType.KEY:
-          if (pos - from < 1) throw new ProtocolError('empty key field');
-          userKey = { type: data[from]!, bytes: data.subarray(from + 1, pos) };
+          if (to - from < 1) throw new ProtocolError('empty key field');
+          userKey = { type: data[from]!, bytes: data.subarray(from + 1, to) };
           break;
       }
     }
     if (!digest) throw new ProtocolError('record message without a digest field');
 
     const bins: RawBin[] = new Array(nOps);
+    const binNames = this.binNames;
     for (let i = 0; i < nOps; i++) {
-      const size = data.readUInt32BE(pos);
+      const pos = offsets[nFields + i]!;
+      const end = offsets[nFields + i + 1]!;
       const nameEnd = pos + 8 + data[pos + 7]!;
-      const end = pos + 4 + size;
-      if (nameEnd > end) throw new ProtocolError(`op of size ${size} is shorter than its bin name`);
-      const name = (this.binNames[i] = cached(this.binNames[i], data, pos + 8, nameEnd));
+      if (nameEnd > end) throw new ProtocolError(`op of size ${end - pos - 4} is shorter than its bin name`);
+      const name = (binNames[i] = cached(binNames[i], data, pos + 8, nameEnd));
       bins[i] = { name: name.text, type: data[pos + 5]!, value: data.subarray(nameEnd, end) };
-      pos = end;
     }
 
     const record: RawRecord = {
@@ -87,6 +109,19 @@ export class RecordDecoder {
     if (userKey) record.userKey = userKey;
     return record;
   }
+
+  /** The bytes body[start, end) in a copy: the current slab when it holds them, else a new slab from `start`. */
+  private copyOut(body: Buffer, start: number, end: number): Buffer {
+    const slab = this.slab;
+    if (slab !== undefined && this.slabOf === body && start >= this.slabFrom && end <= this.slabFrom + slab.length) return slab;
+    const size = Math.max(end - start, Math.min(SLAB_BYTES, body.length - start));
+    const copy = Buffer.allocUnsafeSlow(size);
+    body.copy(copy, 0, start, start + size);
+    this.slab = copy;
+    this.slabOf = body;
+    this.slabFrom = start;
+    return copy;
+  }
 }
 
 interface CachedString {
@@ -96,10 +131,14 @@ interface CachedString {
 
 /** `entry` when it holds the bytes data[from, to); otherwise a new entry decoding them. */
 function cached(entry: CachedString | undefined, data: Buffer, from: number, to: number): CachedString {
-  if (entry && entry.bytes.length === to - from) {
-    let i = 0;
-    while (i < entry.bytes.length && entry.bytes[i] === data[from + i]) i++;
-    if (i === entry.bytes.length) return entry;
+  if (entry !== undefined) {
+    const bytes = entry.bytes;
+    const len = bytes.length;
+    if (len === to - from) {
+      let i = 0;
+      while (i < len && bytes[i] === data[from + i]) i++;
+      if (i === len) return entry;
+    }
   }
   const bytes = Buffer.from(data.subarray(from, to));
   return { bytes, text: bytes.toString('utf8') };

@@ -65,7 +65,10 @@ export class PartitionProgress {
   /** Records the digest of a record; returns its partition id. */
   record(digest: Buffer): number {
     const id = partitionId(digest);
-    digest.copy(this.digests, id * DIGEST_SIZE, 0, DIGEST_SIZE);
+    // 20 bytes: a loop is cheaper than Buffer.copy's native call.
+    const digests = this.digests;
+    const at = id * DIGEST_SIZE;
+    for (let i = 0; i < DIGEST_SIZE; i++) digests[at + i] = digest[i]!;
     this.hasDigest[id] = 1;
     return id;
   }

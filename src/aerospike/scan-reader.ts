@@ -230,6 +230,8 @@ export class ScanReader extends Readable {
       }
     } finally {
       this.pumping = false;
+      // Once per pass (a frame's worth of records at most), not per record: cursors() settles too.
+      this.settle();
     }
   }
 
@@ -247,7 +249,6 @@ export class ScanReader extends Readable {
     this.stats.records++;
     this.stats.bytes += bytes;
     if (!this.push(record)) this.wanting = false;
-    this.settle();
     return true;
   }
 

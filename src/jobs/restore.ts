@@ -6,8 +6,9 @@
  *   any write) ─> UDFs ─> indexes (unless --indexes-last) ─> records ─> [indexes]
  *
  *   records: `parallel` workers; each pulls the next data file from a shared queue:
- *     readDataFile (size, SHA-256, record count checked) ─> filters, namespace map,
- *     rate limit ─> BatchWriter            (one stream.pipeline per worker)
+ *     readDataFile (size, SHA-256, record count checked) ─> RecordFilter (filters,
+ *     namespace map, rate limit) ─> BatchWriter   (one stream.pipeline per data file;
+ *     no async iterators between them: records flow by push/write, with backpressure)
  *
  * Order of metadata, as asrestore: UDFs, then indexes, then records, so the indexes are
  * usable as soon as the records are in; --indexes-last builds them after the records
@@ -20,11 +21,10 @@
  * sent), failed. A failure aborts the restore, unless its result code is listed in
  * `ignoreCodes`: such records are skipped and counted.
  */
-import { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchWriter, type WritePolicy, type WriteResult } from '../aerospike/batch-writer.js';
 import { Cluster, type ClusterOptions } from '../aerospike/cluster.js';
 import {
@@ -343,29 +343,22 @@ async function restoreRecords(
     }
   };
 
-  /** Records of the files this worker takes from the queue, filtered and rate limited. */
-  async function* records(): AsyncGenerator<RawRecord> {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+  const filter: FilterOptions = { sets, bins, target, limiter, summary };
+
+  /** Restores the files this worker takes from the queue, one pipeline per file: records ─> filter ─> writer. */
+  async function worker(): Promise<void> {
+    for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
       const file = entry
         ? readDataFile({ store, prefix: '', entry, compress: source.compress, signal })
         : await readUnverified(store, name, source.compress, signal);
-      for await (const record of file as AsyncIterable<RawRecord>) {
-        summary.read++;
-        if (sets && !sets.has(record.set)) {
-          summary.skippedByFilter++;
-          continue;
-        }
-        const kept = bins ? record.bins.filter((b) => bins.has(b.name)) : record.bins;
-        if (kept.length === 0) {
-          summary.skippedByFilter++;
-          continue;
-        }
-        // Mapped here rather than by the writer, so a failure names the record where it was written.
-        const out = kept === record.bins && record.namespace === target ? record : { ...record, namespace: target, bins: kept };
-        if (limiter) for (let wait = limiter.take(); wait > 0; wait = limiter.take()) await sleep(wait, undefined, { signal });
-        yield out;
-      }
+      const writer = new BatchWriter(cluster, {
+        policy: opts.mode ?? 'generation-greater',
+        ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+        onResult,
+      });
+      await pipeline(file, new RecordFilter(filter), writer, { signal });
       bytesRead += next.size;
     }
   }
@@ -378,23 +371,77 @@ async function restoreRecords(
   );
   try {
     const results = await Promise.allSettled(
-      Array.from({ length: workers }, () => {
-        const writer = new BatchWriter(cluster, {
-          policy: opts.mode ?? 'generation-greater',
-          ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),
-          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-          onResult,
-        });
-        return pipeline(Readable.from(records()), writer, { signal }).catch((err: unknown) => {
+      Array.from({ length: workers }, () =>
+        worker().catch((err: unknown) => {
           if (!signal.aborted) controller.abort(err);
           throw err;
-        });
-      }),
+        }),
+      ),
     );
     if (signal.aborted) throw abortReason(signal);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   } finally {
     progress.stop();
     deps.signal?.removeEventListener('abort', stopOnOuterAbort);
+  }
+}
+
+interface FilterOptions {
+  sets: ReadonlySet<string> | undefined;
+  bins: ReadonlySet<string> | undefined;
+  /** The namespace records are written into. */
+  target: string;
+  limiter: RateLimiter | undefined;
+  /** Counts read and skippedByFilter. */
+  summary: RestoreSummary;
+}
+
+/**
+ * Counts the records read, drops those outside the wanted sets or left without bins,
+ * maps the namespace and applies the rate limit: one object-mode Transform between a
+ * data file's records and the BatchWriter.
+ */
+class RecordFilter extends Transform {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly f: FilterOptions) {
+    super({ objectMode: true });
+  }
+
+  override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const f = this.f;
+    f.summary.read++;
+    if (f.sets && !f.sets.has(record.set)) {
+      f.summary.skippedByFilter++;
+      return callback();
+    }
+    const bins = f.bins;
+    const kept = bins ? record.bins.filter((b) => bins.has(b.name)) : record.bins;
+    if (kept.length === 0) {
+      f.summary.skippedByFilter++;
+      return callback();
+    }
+    // Mapped here rather than by the writer, so a failure names the record where it was
+    // written. In place: each record is a fresh object of its data file's decoder, owned
+    // by this pipeline (a copy per record would cost as much as the rest of this stage).
+    if (record.namespace !== f.target) record.namespace = f.target;
+    if (kept !== record.bins) record.bins = kept;
+    if (f.limiter) this.limit(f.limiter, record, callback);
+    else callback(null, record);
+  }
+
+  /** Passes `record` on once the rate limiter allows it. */
+  private limit(limiter: RateLimiter, record: RawRecord, callback: TransformCallback): void {
+    const wait = limiter.take();
+    if (wait <= 0) return callback(null, record);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.destroyed) this.limit(limiter, record, callback);
+    }, wait);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    callback(err);
   }
 }

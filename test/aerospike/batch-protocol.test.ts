@@ -4,7 +4,7 @@
  * the C client's format; the server replies are real).
  */
 import { describe, expect, it } from 'vitest';
-import { TTL_NEVER_EXPIRE, encodeBatchWrite, readBatchReply, restoreTtl, type BatchWriteRow } from '../../src/aerospike/batch-request.js';
+import { NameCache, TTL_NEVER_EXPIRE, encodeBatchWrite, readBatchReply, restoreTtl, type BatchWriteRow } from '../../src/aerospike/batch-request.js';
 import type { RawKey } from '../../src/aerospike/types.js';
 import { FieldType, Info1, readHeader } from '../../src/aerospike/wire/message.js';
 import { ProtoType } from '../../src/aerospike/wire/proto.js';
@@ -111,6 +111,27 @@ describe('encodeBatchWrite', () => {
       const ours = encodeBatchWrite([r.row!], 1000).subarray(8 + 22 + 5 + 5 + 4);
       expect(ours.toString('hex')).toBe(r.bytes.toString('hex'));
     }
+  });
+
+  it('gives the same bytes with a name cache shared across batches, whatever the names', () => {
+    const rows = [...capturedRows(requests('batch-write.jsonl')[0]!), ...capturedRows(requests('batch-write-gen-raw.jsonl')[0]!)]
+      .filter((r) => r.row)
+      .map((r) => r.row!);
+    const renamed = (row: BatchWriteRow, i: number): BatchWriteRow => ({
+      ...row,
+      set: i % 3 === 0 ? row.set : `sét-${i % 5}`,
+      bins: row.bins.map((b, j) => ({ ...b, name: (i + j) % 2 === 0 ? b.name : `ü${j}€${i % 4}` })),
+    });
+    const variants = [rows, rows.map(renamed), [...rows].reverse(), rows.map(renamed).reverse()];
+    const names = new NameCache();
+    for (let round = 0; round < 2; round++) {
+      for (const batch of variants) {
+        expect(encodeBatchWrite(batch, 1000, names).toString('hex')).toBe(encodeBatchWrite(batch, 1000).toString('hex'));
+      }
+    }
+    // Many distinct names: the cache starts over and stays correct.
+    const many = Array.from({ length: 3000 }, (_, i) => renamed({ ...rows[0]!, bins: [{ ...rows[0]!.bins[0]!, name: `b${i}` }] }, i));
+    expect(encodeBatchWrite(many, 1000, names).equals(encodeBatchWrite(many, 1000))).toBe(true);
   });
 });
 

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { finished, pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TTL_NEVER_EXPIRE, citrusleafNow } from '../../src/aerospike/batch-request.js';
 import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
@@ -248,5 +248,42 @@ describe('BatchWriter', () => {
     clearInterval(release);
     expect(maxInFlight).toBe(2);
     expect(results).toHaveLength(200);
+  });
+
+  it('takes buffered records a chunk at a time (_writev), one result each, and still holds the callback', async () => {
+    const rows: BatchRowRequest[] = [];
+    const pending: Array<() => void> = [];
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        const got = batchRows(request);
+        rows.push(...got);
+        pending.push(() => {
+          for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
+        });
+      },
+    });
+    const cluster = await connect(node.address);
+    const results: WriteResult[] = [];
+    const writer = new BatchWriter(cluster, { batchSize: 8, maxInFlightPerNode: 1, onResult: (r) => results.push(r) });
+    const writev = vi.spyOn(writer as unknown as { _writev: BatchWriter['_writev'] }, '_writev');
+    const records = Array.from({ length: 100 }, (_, i) =>
+      i % 10 === 3 ? record(i, { bins: [] }) : i % 10 === 7 ? record(i, { voidTime: citrusleafNow() - 10 }) : record(i),
+    );
+    // Written synchronously: all but the first are buffered by the Writable and reach _writev in chunks.
+    for (const r of records) writer.write(r);
+    writer.end();
+    await expect.poll(() => pending.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    // One batch in flight, the queue full: the chunk's callback is held, nothing else was sent.
+    expect(pending).toHaveLength(1);
+    const release = setInterval(() => pending.shift()?.(), 5);
+    await finished(writer);
+    clearInterval(release);
+    expect(writev).toHaveBeenCalled();
+    expect(results).toHaveLength(100);
+    expect(writer.stats).toMatchObject({ written: 80, expired: 10, failed: 10 });
+    expect(rows).toHaveLength(80);
+    expect(new Set(rows.map((r) => r.digest.toString('hex'))).size).toBe(80);
   });
 });

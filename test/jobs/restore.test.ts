@@ -152,6 +152,18 @@ describe('filters and namespace map', () => {
     expect([...restored.values()].map((r) => [r.namespace, r.set, r.bins.map((x) => x.name)])).toEqual([['bar', a, ['x']]]);
   });
 
+  it('holds to the records-per-second limit, counting every record', async () => {
+    const set = newSet();
+    const from = backupAt();
+    await makeBackup(from, 'test', Array.from({ length: 30 }, (_, i) => record('test', set, `k${i}`, { v: i })));
+    const started = Date.now();
+    const s = await runRestore(toBar(from, { recordsPerSecond: 50 }));
+    expect(s).toMatchObject({ read: 30, written: 30, skippedByFilter: 0 });
+    // 30 records at 50/s: at least ~0.4 s, whatever burst the limiter allows first.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect((await scanSets(wire, 'bar', [set])).size).toBe(30);
+  });
+
   it('refuses a map that does not name the backup\'s namespace, rather than restoring into the source', async () => {
     const set = newSet();
     const from = backupAt();
