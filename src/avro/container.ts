@@ -19,6 +19,7 @@ import avro from 'avsc';
 import type { RawRecord } from '../aerospike/types.js';
 import { avroType } from './avro-type.js';
 import { ContainerDecodeError, RecordCodecError, type ContainerErrorCode, type ContainerPosition } from './errors.js';
+import { AvroReader, AvroWriter } from './record-binary.js';
 import { RECORD_CODEC } from './record-codec.js';
 
 /** What a container holds: the writer schema, its avsc Type, and the value mapping. */
@@ -30,6 +31,16 @@ export interface ContainerCodec<T> {
   toAvro(value: T): unknown;
   /** Throws RecordCodecError for an Avro value that maps to no T. */
   fromAvro(value: unknown): T;
+  /**
+   * Optional hand-written encoder: appends exactly the bytes `type.toBuffer(toAvro(value))`
+   * would be, or throws (RecordCodecError for an invalid value). Used instead of avsc.
+   */
+  write?(w: AvroWriter, value: T): void;
+  /**
+   * Optional hand-written decoder: `fromAvro(type.decode(...))` of the value at rd.pos,
+   * moving rd.pos past it; throws for bytes that run past rd.end or hold no T.
+   */
+  read?(rd: AvroReader): T;
 }
 
 /** Target size of a block's records, before compression. */
@@ -69,8 +80,7 @@ export class ContainerWriter<T = RawRecord> {
   readonly header: Buffer;
   readonly #codec: ContainerCodec<T>;
   readonly #sync = randomBytes(SYNC_BYTES);
-  #block = Buffer.allocUnsafe(64 * 1024);
-  #length = 0;
+  readonly #out = new AvroWriter(64 * 1024);
   #records = 0;
 
   constructor(codec: ContainerCodec<T>) {
@@ -85,7 +95,7 @@ export class ContainerWriter<T = RawRecord> {
 
   /** Bytes of the records in the unfinished block. */
   get pendingBytes(): number {
-    return this.#length;
+    return this.#out.pos;
   }
 
   /** Values in the unfinished block. */
@@ -95,23 +105,35 @@ export class ContainerWriter<T = RawRecord> {
 
   /** Adds a value to the unfinished block. Throws RecordCodecError for an invalid value. */
   append(value: T): void {
+    const out = this.#out;
+    const start = out.pos;
+    const write = this.#codec.write;
+    if (write) {
+      try {
+        write(out, value);
+      } catch (error) {
+        out.pos = start;
+        if (error instanceof RecordCodecError) throw error;
+        throw new RecordCodecError(`${this.#codec.type.name} value cannot be encoded: ${(error as Error).message}`);
+      }
+      this.#records++;
+      return;
+    }
     const avroValue = this.#codec.toAvro(value);
     for (;;) {
       let end: number;
       try {
-        end = this.#codec.type.encode(avroValue, this.#block, this.#length);
+        end = this.#codec.type.encode(avroValue, out.buf, start);
       } catch (error) {
         throw new RecordCodecError(`${this.#codec.type.name} value cannot be encoded: ${(error as Error).message}`);
       }
       if (end >= 0) {
-        this.#length = end;
+        out.pos = end;
         this.#records++;
         return;
       }
       // encode() returns minus the bytes missing; grow and encode the record again.
-      const grown = Buffer.allocUnsafe(Math.max(2 * this.#block.length, this.#block.length - end));
-      this.#block.copy(grown, 0, 0, this.#length);
-      this.#block = grown;
+      out.ensure(out.buf.length - end - start);
     }
   }
 
@@ -120,12 +142,12 @@ export class ContainerWriter<T = RawRecord> {
     if (this.#records === 0) return undefined;
     const bytes = Buffer.concat([
       LONG_TYPE.toBuffer(this.#records),
-      LONG_TYPE.toBuffer(this.#length),
-      this.#block.subarray(0, this.#length),
+      LONG_TYPE.toBuffer(this.#out.pos),
+      this.#out.buf.subarray(0, this.#out.pos),
       this.#sync,
     ]);
     const records = this.#records;
-    this.#length = 0;
+    this.#out.pos = 0;
     this.#records = 0;
     return { bytes, records };
   }
@@ -290,16 +312,23 @@ export class ContainerDecoder extends Transform {
     if (!buf.subarray(dataEnd, end).equals(this.#sync!)) throw this.#error('AVRO_CORRUPT_BLOCK', at, 'sync marker mismatch after the block');
 
     const block = buf.subarray(0, dataEnd);
+    const read = this.#codec.read;
+    const reader = new AvroReader(block, dataStart, dataEnd);
     let pos = dataStart;
     for (let i = 0; i < count.value; i++) {
-      const here: ContainerPosition = { offset: this.#offset + (pos - start), block: this.#blocks, record: this.#records };
       let record: unknown;
       try {
-        const decoded = this.#codec.type.decode(block, pos);
-        if (decoded.offset < 0) throw new Error('the record runs past the end of its block');
-        record = this.#codec.fromAvro(decoded.value);
-        pos = decoded.offset;
+        if (read) {
+          record = read(reader);
+          pos = reader.pos;
+        } else {
+          const decoded = this.#codec.type.decode(block, pos);
+          if (decoded.offset < 0) throw new Error('the record runs past the end of its block');
+          record = this.#codec.fromAvro(decoded.value);
+          pos = decoded.offset;
+        }
       } catch (error) {
+        const here: ContainerPosition = { offset: this.#offset + (pos - start), block: this.#blocks, record: this.#records };
         throw this.#error('AVRO_BAD_RECORD', here, `undecodable record: ${(error as Error).message}`, error);
       }
       this.#records++;

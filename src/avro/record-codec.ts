@@ -17,6 +17,7 @@ import { ParticleType, type RawBin, type RawKey, type RawRecord } from '../aeros
 import { avroType } from './avro-type.js';
 import type { ContainerCodec } from './container.js';
 import { RecordCodecError } from './errors.js';
+import { readRecord, writeRecord } from './record-binary.js';
 import { RECORD_SCHEMA_V1 } from './schemas.js';
 
 /** The avsc Type of aerobak.v1.Record: bigint longs, wrapped unions. */
@@ -243,4 +244,6 @@ export const RECORD_CODEC: ContainerCodec<RawRecord> = {
   type: RECORD_TYPE,
   toAvro: recordToAvro,
   fromAvro: (value) => avroToRecord(value as AvroRecord),
+  write: writeRecord,
+  read: readRecord,
 };

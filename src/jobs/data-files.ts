@@ -6,17 +6,21 @@
  * at a block boundary before it would pass maxFileBytes stored bytes, and reports each
  * file's size, SHA-256, record count and partitions for the manifest.
  *
- *   records ─> ContainerWriter (blocks) ─> gzip (sync flush per block) ─> meter (SHA-256, size) ─> store.write
+ *   records ─> ContainerWriter (blocks) ─> gzip ─> meter (SHA-256, size) ─> store.write
+ *
+ * Blocks are queued into gzip without waiting for each (up to 3 in flight), so encoding
+ * overlaps compression, hashing and upload. gzip is sync-flushed only when a file nears
+ * maxFileBytes, to learn its exact size before deciding whether the next block fits.
  *
  * Reading: readDataFile streams a file's records back and checks the file against its
  * manifest entry (size, SHA-256, record count); checkDataFile reads a file to the end
  * and reports every problem instead of throwing (for verify).
  *
- *   store.read ─> meter ─> gunzip ─> ContainerDecoder ─> records
+ *   store.read ─> meter ─> gunzip ─> ContainerDecoder ─> check (count, size, SHA-256) ─> records
  *
  * Every chain is one stream.pipeline: a failure anywhere tears the whole chain down,
  * and a slow store or a slow consumer slows the other end (each stage holds at most
- * its highWaterMark; the sink has one block in flight).
+ * its highWaterMark; the sink has at most 3 blocks in flight per file).
  */
 import { createHash } from 'node:crypto';
 import { Readable, Transform, Writable, addAbortSignal, type TransformCallback } from 'node:stream';
@@ -150,7 +154,16 @@ function gzipBound(raw: number): number {
 /** Bytes gzip writes when it ends: the final deflate block, CRC-32 and length. */
 const GZIP_END_BYTES = 32;
 
-/** One data file being stored: head ─> [gzip ─>] meter ─> store.write(key). */
+/** Blocks a data file may have written but not yet taken by gzip (or the meter): encoding runs ahead of compression by this much. */
+const MAX_BLOCKS_IN_FLIGHT = 3;
+
+/**
+ * One data file being stored: head ─> [gzip ─>] meter ─> store.write(key).
+ *
+ * Writes are queued without waiting (at most MAX_BLOCKS_IN_FLIGHT at a time), so the
+ * sink encodes the next block while gzip compresses the last ones. gzip is flushed only
+ * when the sink needs an exact size to decide a rollover (`flush`).
+ */
 class OutputFile {
   records = 0;
   /** Partitions of the file's records (when the sink tracks them). */
@@ -159,7 +172,13 @@ class OutputFile {
   readonly settled: Promise<unknown>;
   readonly #gzip: Gzip | undefined;
   readonly #meter = new Meter();
+  /** Writes not yet taken by the head of the chain, oldest first. */
+  readonly #inFlight: Promise<void>[] = [];
+  /** Uncompressed bytes written. */
   #written = 0;
+  /** Stored bytes as of the last gzip flush, and uncompressed bytes written since. */
+  #sizeAtFlush = 0;
+  #unflushed = 0;
 
   constructor(
     readonly name: string,
@@ -184,31 +203,38 @@ class OutputFile {
   }
 
   /**
-   * Stored bytes once everything written so far has gone through. Exact without
-   * compression; with gzip, after write() has resolved, an upper bound that is exact
-   * unless the store lags (a chunk the meter has counted may still sit in its buffer).
+   * An upper bound of the stored size once `more` bytes are written after everything
+   * written so far and the file is ended. Exact (for `more` = 0) without compression;
+   * with gzip, the size at the last flush plus gzip's worst case for the bytes since.
    */
-  get size(): number {
-    if (!this.#gzip) return this.#written;
-    return this.#meter.bytes + this.#meter.writableLength + this.#gzip.readableLength;
+  sizeBoundWith(more: number): number {
+    if (!this.#gzip) return this.#written + more;
+    return this.#sizeAtFlush + gzipBound(this.#unflushed + more) + GZIP_END_BYTES;
   }
 
-  /** Writes `bytes` and flushes them out of gzip (a sync flush); resolves once the chain has taken them. */
+  /** Queues `bytes`; resolves once fewer than MAX_BLOCKS_IN_FLIGHT writes are pending. */
   async write(bytes: Buffer): Promise<void> {
-    try {
-      await new Promise<void>((resolve, reject) => this.#head.write(bytes, (e) => (e ? reject(e) : resolve())));
-      const gzip = this.#gzip;
-      if (gzip) {
-        await new Promise<void>((resolve, reject) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, (e?: Error | null) => (e ? reject(e) : resolve())));
-      }
-    } catch (error) {
-      throw (await this.settled) ?? error;
-    }
+    const written = new Promise<void>((resolve, reject) => this.#head.write(bytes, (e) => (e ? reject(e) : resolve())));
+    written.catch(() => undefined); // observed by #wait
+    this.#inFlight.push(written);
     this.#written += bytes.length;
+    this.#unflushed += bytes.length;
+    while (this.#inFlight.length >= MAX_BLOCKS_IN_FLIGHT) await this.#wait(this.#inFlight.shift()!);
+  }
+
+  /** Waits until every queued write has been taken, then flushes gzip: sizeBoundWith is then tight. */
+  async flush(): Promise<void> {
+    await this.#drain();
+    const gzip = this.#gzip;
+    if (!gzip) return;
+    await this.#wait(new Promise<void>((resolve, reject) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, (e?: Error | null) => (e ? reject(e) : resolve()))));
+    this.#sizeAtFlush = this.#meter.bytes + this.#meter.writableLength + gzip.readableLength;
+    this.#unflushed = 0;
   }
 
   /** Ends the file and waits until the store holds it. */
   async close(): Promise<{ size: number; sha256: string }> {
+    await this.#drain();
     this.#head.end();
     const failure = await this.settled;
     if (failure !== undefined) throw failure;
@@ -219,6 +245,19 @@ class OutputFile {
   async abort(reason: Error): Promise<void> {
     this.#head.destroy(reason);
     await this.settled;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#wait(this.#inFlight.shift()!);
+  }
+
+  /** Waits for `step`; if it (or the chain) fails, throws the chain's first failure. */
+  async #wait(step: Promise<void>): Promise<void> {
+    try {
+      await step;
+    } catch (error) {
+      throw (await this.settled) ?? error;
+    }
   }
 }
 
@@ -257,8 +296,8 @@ export interface DataFileSinkOptions {
  *   series, every record in exactly one file, and every file complete in the store.
  * - On error or abort the file in progress is not stored (ObjectStore.write is
  *   atomic); files already finished stay (a backup without its manifest is incomplete).
- * - Backpressure: one block at a time is in flight; `write()` returns false while the
- *   store is behind.
+ * - Backpressure: at most MAX_BLOCKS_IN_FLIGHT (3) blocks are queued ahead of gzip
+ *   (or the store); `write()` returns false while the store is behind.
  */
 export class DataFileSink extends Writable {
   readonly #store: ObjectStore;
@@ -352,9 +391,10 @@ export class DataFileSink extends Writable {
   async #emitBlock(): Promise<void> {
     const block = this.#writer.takeBlock()!;
     let file = this.#file;
-    if (file && file.records > 0) {
-      const bound = this.#compress === 'gzip' ? gzipBound(block.bytes.length) + GZIP_END_BYTES : block.bytes.length;
-      if (file.size + bound > this.#maxFileBytes) {
+    if (file && file.records > 0 && file.sizeBoundWith(block.bytes.length) > this.#maxFileBytes) {
+      // Near the limit: flush gzip for an exact size, and start a new file if the block may still not fit.
+      await file.flush();
+      if (file.sizeBoundWith(block.bytes.length) > this.#maxFileBytes) {
         await this.#close(file);
         file = undefined;
       }
@@ -366,7 +406,6 @@ export class DataFileSink extends Writable {
       this.#file = file;
       await file.write(this.#writer.header);
     }
-    await file.write(block.bytes);
     file.records += block.records;
     if (!this.#scope) {
       this.#blockPartitions.forEach((m, id) => {
@@ -374,6 +413,7 @@ export class DataFileSink extends Writable {
       });
       this.#blockPartitions.fill(0);
     }
+    await file.write(block.bytes);
   }
 
   async #close(file: OutputFile): Promise<void> {
@@ -456,17 +496,80 @@ function countMismatch(where: string, entry: DataFileEntry, records: number): Da
   return new DataFileError('DATA_FILE_RECORD_COUNT_MISMATCH', entry.name, `data file ${where} holds ${records} records but the manifest says ${entry.records}`);
 }
 
-async function* verifiedRecords(opts: ReadDataFileOptions): AsyncGenerator<RawRecord> {
+/** The DataFileError a gunzip or decode failure of a stored file becomes; other errors pass as they are. */
+function readFailure(error: unknown, name: string, where: string, meter: Meter): unknown {
+  if (error instanceof ContainerDecodeError) {
+    return new DataFileError('DATA_FILE_UNDECODABLE', name, `data file ${where} cannot be decoded: ${error.message}`, { cause: error, position: error.position });
+  }
+  const zlibCode = (error as { code?: unknown }).code;
+  if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+    return new DataFileError('DATA_FILE_DECOMPRESS', name, `data file ${where} cannot be gunzipped after ${meter.bytes} stored bytes: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * The tail of a data file's read chain: passes records through, counting them, and once
+ * the decoder has ended checks the size, SHA-256 and record count against the entry.
+ */
+class VerifiedRecords extends Transform {
+  records = 0;
+  meter: Meter | undefined;
+
+  constructor(
+    readonly entry: DataFileEntry,
+    readonly where: string,
+  ) {
+    super({ objectMode: true });
+  }
+
+  override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.records++;
+    callback(null, record);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const { entry, where } = this;
+    const size = this.meter!.bytes;
+    if (size !== entry.size) return callback(sizeMismatch(where, entry, size));
+    const sha256 = this.meter!.sha256();
+    if (sha256 !== entry.sha256) return callback(checksumMismatch(where, entry, sha256));
+    if (this.records !== entry.records) return callback(countMismatch(where, entry, this.records));
+    callback();
+  }
+}
+
+/** Stats the file and starts its chain into `out`: store.read ─> meter ─> [gunzip ─>] decoder ─> out. */
+async function startRead(opts: ReadDataFileOptions, out: VerifiedRecords): Promise<void> {
   const { store, entry } = opts;
   const key = objectKey(opts.prefix, entry.name);
-  const where = objectName(store.location, key);
+  const where = out.where;
   const info = await store.stat(key);
   if (info === null) throw new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`);
   if (info.size !== entry.size) throw sizeMismatch(where, entry, info.size);
-  const measured = yield* decodeStored(store, key, entry.name, opts.compress, opts.signal);
-  if (measured.size !== entry.size) throw sizeMismatch(where, entry, measured.size);
-  if (measured.sha256 !== entry.sha256) throw checksumMismatch(where, entry, measured.sha256);
-  if (measured.records !== entry.records) throw countMismatch(where, entry, measured.records);
+  let source: Readable;
+  try {
+    source = await store.read(key);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`, { cause: error });
+    throw error;
+  }
+  if (out.destroyed) {
+    source.destroy();
+    return;
+  }
+  const meter = new Meter();
+  out.meter = meter;
+  const decoder = new ContainerDecoder();
+  const stages = opts.compress === 'gzip' ? [source, meter, createGunzip(), decoder] : [source, meter, decoder];
+  // The consumer stopping early (or an abort) tears the chain down.
+  out.once('close', () => {
+    if (!decoder.readableEnded) source.destroy();
+  });
+  pipeline(stages).catch((error: unknown) => {
+    if (!out.destroyed) out.destroy(readFailure(error, entry.name, where, meter) as Error);
+  });
+  decoder.pipe(out);
 }
 
 /**
@@ -478,9 +581,19 @@ async function* verifiedRecords(opts: ReadDataFileOptions): AsyncGenerator<RawRe
  * consumer that must not act on a corrupt file runs verifyBackup first. Errors are
  * DataFileErrors naming the file (with the position for decode failures), or the
  * store's own errors.
+ *
+ * One chain of streams, store.read ─> meter ─> [gunzip ─>] decoder ─> check, with no
+ * async iteration between them; destroying the returned stream tears it all down.
  */
 export function readDataFile(opts: ReadDataFileOptions): Readable {
-  return Readable.from(verifiedRecords(opts), { objectMode: true });
+  const out = new VerifiedRecords(opts.entry, objectName(opts.store.location, objectKey(opts.prefix, opts.entry.name)));
+  if (opts.signal) addAbortSignal(opts.signal, out);
+  if (!out.destroyed) {
+    startRead(opts, out).catch((error: unknown) => {
+      if (!out.destroyed) out.destroy(error as Error);
+    });
+  }
+  return out;
 }
 
 /** What checkDataFile found: every problem, and how much it read. */

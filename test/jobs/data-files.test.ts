@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
 import { ParticleType, type RawRecord } from '../../src/aerospike/types.js';
@@ -115,6 +115,14 @@ describe('data files', () => {
     });
   }
 
+  it('gzip a file as one stream, flushing only near the size limit', async () => {
+    const store = memoryStore();
+    // 64 KiB blocks, ~10 of them, far below the limit: no block ends in a sync flush.
+    const [entry] = await writeSeries(plainRecords(5000), { store, maxFileBytes: 1024 * 1024 });
+    const bytes = await stored(store, `bk/${entry!.name}`);
+    expect(bytes).toEqual(gzipSync(gunzipSync(bytes)));
+  });
+
   it('write no file for no records', async () => {
     const store = memoryStore();
     expect(await writeSeries([], { store })).toEqual([]);
@@ -224,6 +232,29 @@ describe('readDataFile', () => {
       expect(['DATA_FILE_DECOMPRESS', 'DATA_FILE_UNDECODABLE', 'DATA_FILE_CHECKSUM_MISMATCH']).toContain(error.code);
       expect(error.message).toContain(entry.name);
     }
+  });
+
+  it('tear the read chain down when the consumer stops early or the read is aborted', async () => {
+    const { store, entry } = await series();
+    const sources: Readable[] = [];
+    const watched: ObjectStore = { ...withWrite(store, (key, body, opts) => store.write(key, body, opts)), read: async (key, range) => {
+      const source = await store.read(key, range);
+      sources.push(source);
+      return source;
+    } };
+    for await (const _ of readDataFile({ store: watched, prefix: 'bk', entry, compress: 'gzip' })) break;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sources).toHaveLength(1);
+    expect(sources[0]!.destroyed).toBe(true);
+
+    const abort = new AbortController();
+    abort.abort();
+    const error = await failure(
+      (async () => {
+        for await (const _ of readDataFile({ store, prefix: 'bk', entry, compress: 'gzip', signal: abort.signal })) expect.fail('no record after an abort');
+      })(),
+    );
+    expect(error.name).toBe('AbortError');
   });
 
   it('fails after the last record when the count differs from the manifest', async () => {

@@ -1,0 +1,676 @@
+/**
+ * Hand-written Avro binary codec of aerobak.v1.Record (RECORD_SCHEMA_V1), straight
+ * between RawRecords and bytes: no intermediate Avro value, no bigints for 64-bit
+ * longs (they travel as two 32-bit halves), no JS strings for STRING values (their
+ * raw bytes are written after an isUtf8 check, and read back as views).
+ *
+ * Contract (test/avro/record-binary.test.ts):
+ * - `writeRecord(w, r)` appends exactly the bytes avsc writes for
+ *   `RECORD_TYPE.toBuffer(recordToAvro(r))`: the same union branch for every value
+ *   (the rules of record-codec.ts), the same varints, the same string bytes (including
+ *   avsc's encoding of lone surrogates in short strings). It throws the same
+ *   RecordCodecErrors as recordToAvro for records that break the model.
+ * - `readRecord(rd)` returns what `avroToRecord(RECORD_TYPE.decode(...))` returns, for
+ *   any bytes avsc decodes; bin values, keys and digests are views of the input
+ *   buffer (the caller must not reuse it) except INTEGER and FLOAT values (8-byte copies,
+ *   big-endian) and BOOLs. It throws (a RangeError or RecordCodecError) for bytes that
+ *   run past `rd.end` or that no record has.
+ */
+import { isUtf8 } from 'node:buffer';
+import { ParticleType, type RawBin, type RawKey, type RawRecord } from '../aerospike/types.js';
+import { RecordCodecError } from './errors.js';
+
+const DIGEST_BYTES = 20;
+const UINT32_MAX = 0xffff_ffff;
+const GEO_PREFIX_BYTES = 3;
+const GEO_CELL_BYTES = 8;
+
+/** A growing output buffer: bytes [0, pos) are written. */
+export class AvroWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+}
+
+/** An input cursor: bytes [pos, end) of buf are still to be read. */
+export class AvroReader {
+  constructor(
+    public buf: Buffer,
+    public pos: number,
+    public end: number,
+  ) {}
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/** Zig-zag varint of a non-negative safe integer (lengths, branch indexes, uint32s). */
+function writeCount(w: AvroWriter, n: number): void {
+  w.ensure(10);
+  const buf = w.buf;
+  let pos = w.pos;
+  let z = n * 2;
+  if (z < 0x80) {
+    buf[pos++] = z;
+  } else if (z < 0x1_0000_0000) {
+    z >>>= 0;
+    while (z > 0x7f) {
+      buf[pos++] = (z & 0x7f) | 0x80;
+      z >>>= 7;
+    }
+    buf[pos++] = z;
+  } else {
+    while (z >= 0x80) {
+      buf[pos++] = (z % 0x80) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    buf[pos++] = z;
+  }
+  w.pos = pos;
+}
+
+/** Zig-zag varint of the signed 64-bit value `hi`:`lo` (hi signed or not, lo unsigned; only the bits matter). */
+function writeLongBits(w: AvroWriter, hi: number, lo: number): void {
+  w.ensure(10);
+  const buf = w.buf;
+  let pos = w.pos;
+  const sign = hi >> 31;
+  let zhi = (((hi << 1) | (lo >>> 31)) ^ sign) >>> 0;
+  let zlo = ((lo << 1) ^ sign) >>> 0;
+  while (zhi !== 0) {
+    buf[pos++] = (zlo & 0x7f) | 0x80;
+    zlo = ((zlo >>> 7) | (zhi << 25)) >>> 0;
+    zhi >>>= 7;
+  }
+  while (zlo > 0x7f) {
+    buf[pos++] = (zlo & 0x7f) | 0x80;
+    zlo >>>= 7;
+  }
+  buf[pos++] = zlo;
+  w.pos = pos;
+}
+
+/** Avro long of the 8 big-endian two's complement bytes at src[off]. */
+function writeInt64BE(w: AvroWriter, src: Buffer, off: number): void {
+  const hi = (src[off]! << 24) | (src[off + 1]! << 16) | (src[off + 2]! << 8) | src[off + 3]!;
+  const lo = ((src[off + 4]! << 24) | (src[off + 5]! << 16) | (src[off + 6]! << 8) | src[off + 7]!) >>> 0;
+  writeLongBits(w, hi, lo);
+}
+
+const SCRATCH = Buffer.alloc(8);
+
+function writeBigLong(w: AvroWriter, n: bigint): void {
+  if (typeof n !== 'bigint' || n < -(2n ** 63n) || n >= 2n ** 63n) throw new RecordCodecError(`last update time ${String(n)} is not a signed 64-bit integer`);
+  SCRATCH.writeBigInt64BE(n, 0);
+  writeInt64BE(w, SCRATCH, 0);
+}
+
+/** Copies src into w (a JS loop for short values: cheaper than a call into C++). */
+function writeRaw(w: AvroWriter, src: Buffer): void {
+  const n = src.length;
+  w.ensure(n);
+  const buf = w.buf;
+  const pos = w.pos;
+  if (n <= 48) {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
+  } else {
+    buf.set(src, pos);
+  }
+  w.pos = pos + n;
+}
+
+/** Avro bytes: length, then the bytes. */
+function writeBytes(w: AvroWriter, b: Buffer): void {
+  writeCount(w, b.length);
+  writeRaw(w, b);
+}
+
+/** isUtf8, with a JS loop for short ASCII values. */
+function utf8(b: Buffer): boolean {
+  const n = b.length;
+  if (n <= 64) {
+    let i = 0;
+    while (i < n && b[i]! < 0x80) i++;
+    if (i === n) return true;
+  }
+  return isUtf8(b);
+}
+
+/**
+ * Avro string of a JS string, exactly as avsc 5 writes it: UTF-8, except that strings
+ * of at most 64 bytes go through avsc's own encoder, which writes a lone surrogate as
+ * its 3-byte form (Buffer#write would write U+FFFD).
+ */
+function writeString(w: AvroWriter, s: string): void {
+  const n = s.length;
+  if (n < 64) {
+    // ASCII fast path: one byte per unit, and a one-byte length.
+    w.ensure(1 + n);
+    const buf = w.buf;
+    const start = w.pos;
+    let pos = start + 1;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos++] = c;
+    }
+    if (i === n) {
+      buf[start] = n << 1;
+      w.pos = pos;
+      return;
+    }
+  }
+  const len = Buffer.byteLength(s);
+  writeCount(w, len);
+  w.ensure(len);
+  const buf = w.buf;
+  let pos = w.pos;
+  if (len > 64) {
+    buf.write(s, pos, len, 'utf8');
+    w.pos = pos + len;
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    let c1 = s.charCodeAt(i);
+    let c2: number;
+    if (c1 < 0x80) {
+      buf[pos++] = c1;
+    } else if (c1 < 0x800) {
+      buf[pos++] = (c1 >> 6) | 0xc0;
+      buf[pos++] = (c1 & 0x3f) | 0x80;
+    } else if ((c1 & 0xfc00) === 0xd800 && ((c2 = s.charCodeAt(i + 1)) & 0xfc00) === 0xdc00) {
+      c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff);
+      i++;
+      buf[pos++] = (c1 >> 18) | 0xf0;
+      buf[pos++] = ((c1 >> 12) & 0x3f) | 0x80;
+      buf[pos++] = ((c1 >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c1 & 0x3f) | 0x80;
+    } else {
+      buf[pos++] = (c1 >> 12) | 0xe0;
+      buf[pos++] = ((c1 >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c1 & 0x3f) | 0x80;
+    }
+  }
+  w.pos = pos;
+}
+
+function writeByte(w: AvroWriter, b: number): void {
+  w.ensure(1);
+  w.buf[w.pos++] = b;
+}
+
+/** Union branch `index` (< 64: one byte) then a Particle record. */
+function writeParticle(w: AvroWriter, index: number, type: number, value: Buffer): void {
+  writeByte(w, index << 1);
+  if (type >= 0) writeCount(w, type);
+  else writeLongBits(w, -1, type >>> 0); // only a user key's type can be negative
+  writeBytes(w, value);
+}
+
+// Branch indexes of the bin value union and of the user key union (schemas.ts).
+const V_LONG = 0;
+const V_DOUBLE = 1;
+const V_STRING = 2;
+const V_BOOLEAN = 3;
+const V_BYTES = 4;
+const V_LIST = 5;
+const V_MAP = 6;
+const V_GEOJSON = 7;
+const V_HLL = 8;
+const V_PARTICLE = 9;
+const K_LONG = 1;
+const K_STRING = 2;
+const K_BYTES = 3;
+const K_PARTICLE = 4;
+
+/** The double's bytes are kept only when a JS number holds them: anything but a NaN other than 0x7ff8000000000000. */
+function isExactDouble(v: Buffer): boolean {
+  const hi = (v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!;
+  if ((hi & 0x7ff00000) !== 0x7ff00000) return true; // finite
+  const mantissaHi = hi & 0x000fffff;
+  const lo = v[4]! | v[5]! | v[6]! | v[7]!;
+  if (mantissaHi === 0 && lo === 0) return true; // ±Infinity
+  return hi === 0x7ff80000 && lo === 0; // the canonical NaN
+}
+
+/** GeoJSON value as flags/cells/json, or false if the bytes are not exactly that (then nothing is written). */
+function writeGeoJson(w: AvroWriter, v: Buffer): boolean {
+  if (v.length < GEO_PREFIX_BYTES) return false;
+  const count = (v[1]! << 8) | v[2]!;
+  const jsonStart = GEO_PREFIX_BYTES + GEO_CELL_BYTES * count;
+  if (jsonStart > v.length) return false;
+  const json = v.subarray(jsonStart);
+  if (!isUtf8(json)) return false;
+  writeByte(w, V_GEOJSON << 1);
+  writeCount(w, v[0]!);
+  if (count > 0) {
+    writeCount(w, count);
+    for (let i = 0; i < count; i++) writeInt64BE(w, v, GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
+  }
+  writeByte(w, 0);
+  writeBytes(w, json);
+  return true;
+}
+
+function writeBinValue(w: AvroWriter, type: number, v: Buffer): void {
+  switch (type) {
+    case ParticleType.INTEGER:
+      if (v.length === 8) {
+        writeByte(w, V_LONG << 1);
+        writeInt64BE(w, v, 0);
+        return;
+      }
+      break;
+    case ParticleType.FLOAT:
+      if (v.length === 8 && isExactDouble(v)) {
+        w.ensure(9);
+        const buf = w.buf;
+        const pos = w.pos;
+        buf[pos] = V_DOUBLE << 1;
+        for (let i = 0; i < 8; i++) buf[pos + 1 + i] = v[7 - i]!;
+        w.pos = pos + 9;
+        return;
+      }
+      break;
+    case ParticleType.STRING:
+      if (utf8(v)) {
+        writeByte(w, V_STRING << 1);
+        writeBytes(w, v);
+        return;
+      }
+      break;
+    case ParticleType.BOOL:
+      if (v.length === 1 && v[0]! <= 1) {
+        w.ensure(2);
+        w.buf[w.pos] = V_BOOLEAN << 1;
+        w.buf[w.pos + 1] = v[0]!;
+        w.pos += 2;
+        return;
+      }
+      break;
+    case ParticleType.BLOB:
+      writeByte(w, V_BYTES << 1);
+      writeBytes(w, v);
+      return;
+    case ParticleType.LIST:
+      writeByte(w, V_LIST << 1);
+      writeBytes(w, v);
+      return;
+    case ParticleType.MAP:
+      writeByte(w, V_MAP << 1);
+      writeBytes(w, v);
+      return;
+    case ParticleType.GEOJSON:
+      if (writeGeoJson(w, v)) return;
+      break;
+    case ParticleType.HLL:
+      writeByte(w, V_HLL << 1);
+      writeBytes(w, v);
+      return;
+  }
+  writeParticle(w, V_PARTICLE, type, v);
+}
+
+function writeKey(w: AvroWriter, key: RawKey): void {
+  const b = key.bytes;
+  if (key.type === ParticleType.INTEGER && b.length === 8) {
+    writeByte(w, K_LONG << 1);
+    writeInt64BE(w, b, 0);
+  } else if (key.type === ParticleType.STRING && utf8(b)) {
+    writeByte(w, K_STRING << 1);
+    writeBytes(w, b);
+  } else if (key.type === ParticleType.BLOB) {
+    writeByte(w, K_BYTES << 1);
+    writeBytes(w, b);
+  } else {
+    if (!Number.isInteger(key.type) || key.type < -0x8000_0000 || key.type > 0x7fff_ffff) {
+      throw new RecordCodecError(`user key particle type ${key.type} is not an Avro int`);
+    }
+    writeParticle(w, K_PARTICLE, key.type, b);
+  }
+}
+
+function checkUint32(what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > UINT32_MAX) throw new RecordCodecError(`${what} ${n} is not an integer in 0..${UINT32_MAX}`);
+}
+
+/**
+ * Appends the Avro binary of `r` to `w`. On a throw (a record that breaks the model),
+ * `w.pos` may have moved: the caller resets it.
+ */
+export function writeRecord(w: AvroWriter, r: RawRecord): void {
+  if (r.digest.length !== DIGEST_BYTES) throw new RecordCodecError(`record digest of ${r.digest.length} bytes (expected ${DIGEST_BYTES})`);
+  checkUint32('generation', r.generation);
+  checkUint32('void time', r.voidTime);
+  const bins = r.bins;
+  for (let i = 0; i < bins.length; i++) {
+    const b = bins[i]!;
+    if (!Number.isInteger(b.type) || b.type < 0 || b.type > 0xff) throw new RecordCodecError(`bin "${b.name}" has particle type ${b.type}, not in 0..255`);
+  }
+  writeString(w, r.namespace);
+  writeString(w, r.set);
+  writeRaw(w, r.digest);
+  if (r.userKey) writeKey(w, r.userKey);
+  else writeByte(w, 0);
+  writeCount(w, r.generation);
+  writeCount(w, r.voidTime);
+  if (r.lastUpdateTime === undefined) {
+    writeByte(w, 0);
+  } else {
+    writeByte(w, 2);
+    writeBigLong(w, r.lastUpdateTime);
+  }
+  if (bins.length > 0) {
+    writeCount(w, bins.length);
+    for (let i = 0; i < bins.length; i++) {
+      const b = bins[i]!;
+      writeString(w, b.name);
+      writeBinValue(w, b.type, b.value);
+    }
+  }
+  writeByte(w, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+function pastEnd(): never {
+  throw new RangeError('the record runs past the end of its block');
+}
+
+/** Result halves of readLongBits: the signed 64-bit value hi:lo (hi signed int32, lo uint32). */
+let longHi = 0;
+let longLo = 0;
+
+/** Reads a zig-zag varint long into longHi/longLo. */
+function readLongBits(rd: AvroReader): void {
+  const buf = rd.buf;
+  const end = rd.end;
+  let pos = rd.pos;
+  let lo = 0;
+  let hi = 0;
+  let b = 0;
+  let done = false;
+  for (let s = 0; s < 28; s += 7) {
+    if (pos >= end) pastEnd();
+    b = buf[pos++]!;
+    lo |= (b & 0x7f) << s;
+    if (b < 0x80) {
+      done = true;
+      break;
+    }
+  }
+  if (!done) {
+    if (pos >= end) pastEnd();
+    b = buf[pos++]!;
+    lo |= (b & 0x0f) << 28;
+    hi = (b & 0x7f) >> 4;
+    if (b >= 0x80) {
+      for (let s = 3; ; s += 7) {
+        if (s > 31) throw new RangeError('an Avro long of more than 10 bytes');
+        if (pos >= end) pastEnd();
+        b = buf[pos++]!;
+        hi |= (b & 0x7f) << s;
+        if (b < 0x80) break;
+      }
+    }
+  }
+  rd.pos = pos;
+  const sign = -(lo & 1);
+  longLo = (((lo >>> 1) | (hi << 31)) ^ sign) >>> 0;
+  longHi = ((hi >>> 1) ^ sign) | 0;
+}
+
+function bitsToBigInt(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** A long as a JS number; throws if it is not a safe integer. */
+function readLong(rd: AvroReader): number {
+  const pos = rd.pos;
+  if (pos < rd.end) {
+    const b = rd.buf[pos]!;
+    if (b < 0x80) {
+      rd.pos = pos + 1;
+      return b & 1 ? -((b + 1) >> 1) : b >> 1;
+    }
+  }
+  readLongBits(rd);
+  if (longHi >= -0x20_0000 && longHi < 0x20_0000) return longHi * 0x1_0000_0000 + longLo;
+  throw new RangeError(`Avro long ${bitsToBigInt(longHi, longLo)} is beyond 2^53`);
+}
+
+/** A length: a long in 0..end-pos (the bytes must be there). */
+function readLength(rd: AvroReader): number {
+  const n = readLong(rd);
+  if (n < 0) throw new RangeError(`negative Avro length ${n}`);
+  if (rd.pos + n > rd.end) pastEnd();
+  return n;
+}
+
+/** Avro bytes, as a view of the input. */
+function readBytesView(rd: AvroReader): Buffer {
+  const n = readLength(rd);
+  const start = rd.pos;
+  rd.pos = start + n;
+  return rd.buf.subarray(start, start + n);
+}
+
+/** The record codec's STRING value of an Avro string: its bytes, or (if they are not UTF-8) what avsc decodes them to, re-encoded. */
+function readStringBytes(rd: AvroReader): Buffer {
+  const v = readBytesView(rd);
+  return utf8(v) ? v : Buffer.from(v.toString('utf8'), 'utf8');
+}
+
+function readString(rd: AvroReader): string {
+  const n = readLength(rd);
+  const start = rd.pos;
+  rd.pos = start + n;
+  return rd.buf.toString('utf8', start, start + n);
+}
+
+/**
+ * Short strings that repeat record after record (namespace, set, bin names), by slot:
+ * the bytes last seen in a slot and their string, reused when the bytes are the same.
+ */
+const cachedBytes: Uint8Array[] = [];
+const cachedStrings: string[] = [];
+const CACHE_SLOTS = 64;
+const CACHE_MAX_BYTES = 32;
+
+function readCachedString(rd: AvroReader, slot: number): string {
+  if (slot >= CACHE_SLOTS) return readString(rd);
+  const n = readLength(rd);
+  const start = rd.pos;
+  const buf = rd.buf;
+  rd.pos = start + n;
+  if (n > CACHE_MAX_BYTES) return buf.toString('utf8', start, start + n);
+  const seen = cachedBytes[slot];
+  if (seen !== undefined && seen.length === n) {
+    let i = 0;
+    while (i < n && seen[i] === buf[start + i]) i++;
+    if (i === n) return cachedStrings[slot]!;
+  }
+  const s = buf.toString('utf8', start, start + n);
+  cachedBytes[slot] = Uint8Array.prototype.slice.call(buf, start, start + n);
+  cachedStrings[slot] = s;
+  return s;
+}
+
+/** An Avro long as 8 big-endian bytes (a fresh buffer). */
+function readInt64BE(rd: AvroReader): Buffer {
+  readLongBits(rd);
+  const out = Buffer.allocUnsafe(8);
+  const hi = longHi;
+  const lo = longLo;
+  out[0] = hi >>> 24;
+  out[1] = hi >>> 16;
+  out[2] = hi >>> 8;
+  out[3] = hi;
+  out[4] = lo >>> 24;
+  out[5] = lo >>> 16;
+  out[6] = lo >>> 8;
+  out[7] = lo;
+  return out;
+}
+
+function readUnionIndex(rd: AvroReader, branches: number, what: string): number {
+  const i = readLong(rd);
+  if (i < 0 || i >= branches) throw new RangeError(`${what} union branch ${i} (only ${branches})`);
+  return i;
+}
+
+function readParticleType(rd: AvroReader): number {
+  const t = readLong(rd);
+  if (t < 0 || t > 0xff) throw new RecordCodecError(`particle type ${t} is not in 0..255`);
+  return t;
+}
+
+const CANONICAL_NAN = Buffer.from('7ff8000000000000', 'hex');
+
+function readDoubleBE(rd: AvroReader): Buffer {
+  const pos = rd.pos;
+  if (pos + 8 > rd.end) pastEnd();
+  const buf = rd.buf;
+  rd.pos = pos + 8;
+  const out = Buffer.allocUnsafe(8);
+  for (let i = 0; i < 8; i++) out[i] = buf[pos + 7 - i]!;
+  // A NaN reads as a JS number, which aerobak writes back as the canonical NaN.
+  if ((out[0]! & 0x7f) === 0x7f && (out[1]! & 0xf0) === 0xf0 && !isExactDouble(out)) return Buffer.from(CANONICAL_NAN);
+  return out;
+}
+
+function readArrayCount(rd: AvroReader): number {
+  let n = readLong(rd);
+  if (n < 0) {
+    n = -n;
+    readLong(rd); // the block's byte size
+  }
+  return n;
+}
+
+function readGeoJson(rd: AvroReader): Buffer {
+  const flags = readLong(rd);
+  const cells: Buffer[] = [];
+  for (let n = readArrayCount(rd); n !== 0; n = readArrayCount(rd)) {
+    for (let i = 0; i < n; i++) cells.push(readInt64BE(rd));
+  }
+  const json = readStringBytes(rd);
+  if (flags < 0 || flags > 0xff) throw new RecordCodecError(`GeoJSON flags ${flags} do not fit in a byte`);
+  if (cells.length > 0xffff) throw new RecordCodecError(`GeoJSON with ${cells.length} cells (at most 65535 fit)`);
+  const out = Buffer.allocUnsafe(GEO_PREFIX_BYTES + GEO_CELL_BYTES * cells.length + json.length);
+  out[0] = flags;
+  out.writeUInt16BE(cells.length, 1);
+  for (let i = 0; i < cells.length; i++) cells[i]!.copy(out, GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
+  json.copy(out, GEO_PREFIX_BYTES + GEO_CELL_BYTES * cells.length);
+  return out;
+}
+
+function readBin(rd: AvroReader, index: number): RawBin {
+  const name = readCachedString(rd, index + 2);
+  const branch = readUnionIndex(rd, 10, 'bin value');
+  let type: number;
+  let value: Buffer;
+  switch (branch) {
+    case V_LONG:
+      type = ParticleType.INTEGER;
+      value = readInt64BE(rd);
+      break;
+    case V_DOUBLE:
+      type = ParticleType.FLOAT;
+      value = readDoubleBE(rd);
+      break;
+    case V_STRING:
+      type = ParticleType.STRING;
+      value = readStringBytes(rd);
+      break;
+    case V_BOOLEAN:
+      if (rd.pos >= rd.end) pastEnd();
+      type = ParticleType.BOOL;
+      value = Buffer.from([rd.buf[rd.pos++] ? 1 : 0]);
+      break;
+    case V_BYTES:
+      type = ParticleType.BLOB;
+      value = readBytesView(rd);
+      break;
+    case V_LIST:
+      type = ParticleType.LIST;
+      value = readBytesView(rd);
+      break;
+    case V_MAP:
+      type = ParticleType.MAP;
+      value = readBytesView(rd);
+      break;
+    case V_GEOJSON:
+      type = ParticleType.GEOJSON;
+      value = readGeoJson(rd);
+      break;
+    case V_HLL:
+      type = ParticleType.HLL;
+      value = readBytesView(rd);
+      break;
+    default:
+      type = readParticleType(rd);
+      value = readBytesView(rd);
+  }
+  return { name, type, value };
+}
+
+function readKey(rd: AvroReader, branch: number): RawKey {
+  switch (branch) {
+    case K_LONG:
+      return { type: ParticleType.INTEGER, bytes: readInt64BE(rd) };
+    case K_STRING:
+      return { type: ParticleType.STRING, bytes: readStringBytes(rd) };
+    case K_BYTES:
+      return { type: ParticleType.BLOB, bytes: readBytesView(rd) };
+    default: {
+      const type = readParticleType(rd);
+      return { type, bytes: readBytesView(rd) };
+    }
+  }
+}
+
+function readUint32(rd: AvroReader, what: string): number {
+  readLongBits(rd);
+  if (longHi !== 0) throw new RecordCodecError(`${what} ${bitsToBigInt(longHi, longLo)} is not in 0..${UINT32_MAX}`);
+  return longLo;
+}
+
+/** Reads one record at rd.pos and moves rd.pos past it. */
+export function readRecord(rd: AvroReader): RawRecord {
+  const namespace = readCachedString(rd, 0);
+  const set = readCachedString(rd, 1);
+  if (rd.pos + DIGEST_BYTES > rd.end) pastEnd();
+  const digest = rd.buf.subarray(rd.pos, rd.pos + DIGEST_BYTES);
+  rd.pos += DIGEST_BYTES;
+  const keyBranch = readUnionIndex(rd, 5, 'user key');
+  const userKey = keyBranch === 0 ? undefined : readKey(rd, keyBranch);
+  const generation = readUint32(rd, 'generation');
+  const voidTime = readUint32(rd, 'void time');
+  let lastUpdateTime: bigint | undefined;
+  if (readUnionIndex(rd, 2, 'last update time') === 1) {
+    readLongBits(rd);
+    lastUpdateTime = BigInt.asIntN(64, bitsToBigInt(longHi, longLo));
+  }
+  const bins: RawBin[] = [];
+  for (let n = readArrayCount(rd); n !== 0; n = readArrayCount(rd)) {
+    for (let i = 0; i < n; i++) bins.push(readBin(rd, bins.length));
+  }
+  const r: RawRecord = { namespace, set, digest, generation, voidTime, bins };
+  if (userKey !== undefined) r.userKey = userKey;
+  if (lastUpdateTime !== undefined) r.lastUpdateTime = lastUpdateTime;
+  return r;
+}
