@@ -170,7 +170,7 @@ describe('backup → verify → list → restore through the command line', () =
       expect(backedUp).toMatchObject({ event: 'summary', records: original.size, indexes: 0, udfs: 0 });
       expect(backedUp.location).toMatch(/nightly\/?$/);
       // The data cannot fit in fewer files of at most FILE_SIZE, and each group writes its own.
-      expect(backedUp.files).toBeGreaterThanOrEqual(Math.max(3, Math.ceil(backedUp.bytes / FILE_SIZE)));
+      expect(backedUp.files).toBeGreaterThanOrEqual(Math.max(3, Math.ceil(Number(backedUp.bytes) / FILE_SIZE)));
 
       const verify = await aerobak(['verify', location, '--json'], vars);
       expect(verify.code, verify.stdout + verify.stderr).toBe(ExitCode.OK);
