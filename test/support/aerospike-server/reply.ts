@@ -6,7 +6,7 @@
  * reader stops the producer instead of letting replies pile up in memory.
  */
 import { PROTO_HEADER_SIZE, ProtoType, encodeProtoHeader } from '../../../src/aerospike/wire/proto.js';
-import { FieldType, Info1, MSG_HEADER_SIZE, OpType, messageSize, writeMessage, type MessageInit } from '../../../src/aerospike/wire/message.js';
+import { FieldType, Info1, MSG_HEADER_SIZE, OpType, messageSize, writeField, writeHeader, writeMessage, writeOp, type MessageInit } from '../../../src/aerospike/wire/message.js';
 import type { StoredRecord } from './store.js';
 
 /** Where frames go; resolves false when the peer is gone (the writer then stops). */
@@ -87,38 +87,20 @@ export class FrameWriter {
     }
     const start = this.reserve(size);
     const b = this.buf;
-    b[start] = MSG_HEADER_SIZE;
-    b[start + 1] = bins === 'none' ? Info1.GET_NOBINDATA : 0;
-    b[start + 2] = 0;
-    b[start + 3] = 0;
-    b[start + 4] = 0;
-    b[start + 5] = 0;
-    b.writeUInt32BE(rec.generation, start + 6);
-    b.writeUInt32BE(rec.voidTime, start + 10);
-    b.writeUInt32BE(0, start + 14);
-    b.writeUInt16BE(nFields, start + 18);
-    b.writeUInt16BE(nOps, start + 20);
-    let at = start + MSG_HEADER_SIZE;
-    at = writeFieldBytes(b, at, FieldType.NAMESPACE, namespace);
-    at = writeFieldBytes(b, at, FieldType.DIGEST, rec.digest);
+    let at = writeHeader(b, start, { info1: bins === 'none' ? Info1.GET_NOBINDATA : 0, generation: rec.generation, recordTtl: rec.voidTime }, nFields, nOps);
+    at = writeField(b, at, { type: FieldType.NAMESPACE, data: namespace });
+    at = writeField(b, at, { type: FieldType.DIGEST, data: rec.digest });
     if (setLen > 0) {
       b.writeUInt32BE(setLen + 1, at);
       b[at + 4] = FieldType.SET;
       b.write(rec.set, at + 5, 'utf8');
       at += 5 + setLen;
     }
-    if (rec.key) at = writeFieldBytes(b, at, FieldType.KEY, rec.key);
+    if (rec.key) at = writeField(b, at, { type: FieldType.KEY, data: rec.key });
     if (bins === 'none') return;
     for (const bin of rec.bins) {
       if (bins !== 'all' && !bins.has(bin.name)) continue;
-      const nameLen = b.write(bin.name, at + 8, 'utf8');
-      b.writeUInt32BE(4 + nameLen + bin.value.length, at);
-      b[at + 4] = OpType.READ;
-      b[at + 5] = bin.type;
-      b[at + 6] = 0;
-      b[at + 7] = nameLen;
-      bin.value.copy(b, at + 8 + nameLen);
-      at += 8 + nameLen + bin.value.length;
+      at = writeOp(b, at, { op: OpType.READ, particleType: bin.type, name: bin.name, value: bin.value });
     }
   }
 
@@ -139,9 +121,3 @@ export class FrameWriter {
   }
 }
 
-function writeFieldBytes(b: Buffer, at: number, type: number, data: Buffer): number {
-  b.writeUInt32BE(data.length + 1, at);
-  b[at + 4] = type;
-  data.copy(b, at + 5);
-  return at + 5 + data.length;
-}
