@@ -57,6 +57,19 @@ export function scenario<T>(name: string): T {
 
 export const putCalls = scenario<PutCall[]>('put-types');
 
+/** The records test/gbatch held before the batch-write capture (README: each with gen 1). */
+export const batchSeedRecords: ReadonlyArray<readonly [string, Readonly<Record<string, string | number>>]> = [
+  ['exists1', { v: 'pre' }],
+  ['replace1', { a: 1, b: 2 }],
+  ['gen1', { v: 'g' }],
+  ['gen2', { v: 'g' }],
+  ['counter', { n: 10 }],
+  ['cor1', { old: 1 }],
+  ['toremove1', { v: 1 }],
+  ['toremove2', { v: 2 }],
+  ['toremove3', { v: 3 }],
+];
+
 /** The user key of a golden key as an Aerospike.Key in `set`. */
 export function keyIn(set: string, key: GoldenKey): Aerospike.Key {
   return new Aerospike.Key(key.ns, set, decode(key.key) as string | number | Buffer);

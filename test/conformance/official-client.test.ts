@@ -18,7 +18,7 @@ import { FieldType, Info1, Info2, encodeMessageFrame, field, type Message } from
 import { loadGoldenSummary, type GoldenRecord } from '../support/captures.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
 import { WireClient, scanCluster } from '../support/aerospike-server/wire-client.js';
-import { decode, keyIn, putCalls, resultForKey, scenario, writeGoldenRecords, type GoldenKey, type RecordResult } from './golden.js';
+import { batchSeedRecords, decode, keyIn, putCalls, resultForKey, scenario, writeGoldenRecords, type GoldenKey, type RecordResult } from './golden.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -227,17 +227,7 @@ describe('batch writes (batch-write, batch-write-gen-raw)', () => {
   it('answers the 22 mixed rows and the batch remove with the captured statuses', async () => {
     const set = newSet('gbatch');
     const key = (k: string | number) => new Aerospike.Key('test', set, k);
-    for (const [k, bins] of [
-      ['exists1', { v: 'pre' }],
-      ['replace1', { a: 1, b: 2 }],
-      ['gen1', { v: 'g' }],
-      ['gen2', { v: 'g' }],
-      ['counter', { n: 10 }],
-      ['cor1', { old: 1 }],
-      ['toremove1', { v: 1 }],
-      ['toremove2', { v: 2 }],
-      ['toremove3', { v: 3 }],
-    ] as const) {
+    for (const [k, bins] of batchSeedRecords) {
       await client.put(key(k), bins);
     }
     const ops = Aerospike.operations;

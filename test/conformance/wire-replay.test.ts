@@ -20,6 +20,7 @@ import { loadCapture, type CapturedFrame } from '../support/captures.js';
 import { realClusterHosts } from '../support/aerospike.js';
 import { startTestServer, type TestServerHandle } from '../support/aerospike-server/index.js';
 import { WireClient } from '../support/aerospike-server/wire-client.js';
+import { batchSeedRecords } from './golden.js';
 
 /** Capture files in the order they were recorded: each one builds on the data of the ones before. */
 const CAPTURES = [
@@ -92,21 +93,10 @@ describe.skipIf(realClusterHosts() !== undefined)('replay of the golden captures
   }
 });
 
-/** The records test/gbatch held before the batch-write capture (README: each with gen 1). */
+/** Seeds test/gbatch as it was before the batch-write capture. */
 async function seedBatchRecords(server: TestServerHandle): Promise<void> {
-  const rows: Array<[string, Record<string, string | number>]> = [
-    ['exists1', { v: 'pre' }],
-    ['replace1', { a: 1, b: 2 }],
-    ['gen1', { v: 'g' }],
-    ['gen2', { v: 'g' }],
-    ['counter', { n: 10 }],
-    ['cor1', { old: 1 }],
-    ['toremove1', { v: 1 }],
-    ['toremove2', { v: 2 }],
-    ['toremove3', { v: 3 }],
-  ];
   await server.data.put(
-    rows.map(([key, bins]) => ({
+    batchSeedRecords.map(([key, bins]) => ({
       namespace: 'test',
       set: 'gbatch',
       digest: computeDigest('gbatch', keyFromValue(key)),
