@@ -21,7 +21,7 @@ import {
   type OptionSpec,
   type ParsedValues,
 } from './options.js';
-import { ProgressOutput, formatBytes, formatCount, formatDuration, jsonLine, type Io } from './output.js';
+import { formatBytes, formatCount, formatDuration, jsonLine, withProgress, type Io } from './output.js';
 
 const backupOptions: readonly OptionSpec[] = [
   { name: 'namespace', short: 'n', type: 'string', value: 'NS', description: 'namespace to back up (required)' },
@@ -127,19 +127,9 @@ export const backupCommand: CliCommand = {
     }
     const opts = backupOptionsFrom(values);
     const json = bool(values, 'json');
-    const output = new ProgressOutput(io, json);
-    try {
-      const summary = await runBackup(opts, {
-        signal,
-        ...(output.listener ? { onProgress: output.listener } : {}),
-        note: (m) => output.note(m),
-      });
-      output.clear();
-      if (json) jsonLine(io.stdout, 'summary', summary);
-      else printBackupSummary(io, summary);
-      return ExitCode.OK;
-    } finally {
-      output.clear();
-    }
+    const summary = await withProgress(io, json, (hooks) => runBackup(opts, { signal, ...hooks }));
+    if (json) jsonLine(io.stdout, 'summary', summary);
+    else printBackupSummary(io, summary);
+    return ExitCode.OK;
   },
 };

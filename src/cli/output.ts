@@ -92,3 +92,23 @@ export class ProgressOutput {
     this.#shown = false;
   }
 }
+
+/** The hooks a job takes to report progress and notes. */
+export interface JobHooks {
+  onProgress?: (v: ProgressView) => void;
+  note: (message: string) => void;
+}
+
+/**
+ * Runs a job with the command's progress display (JSON lines, a TTY line, or nothing)
+ * and clears the display however the job ends, so a summary or an error starts on a
+ * fresh line.
+ */
+export async function withProgress<T>(io: Io, json: boolean, job: (hooks: JobHooks) => Promise<T>): Promise<T> {
+  const output = new ProgressOutput(io, json);
+  try {
+    return await job({ ...(output.listener ? { onProgress: output.listener } : {}), note: (m) => output.note(m) });
+  } finally {
+    output.clear();
+  }
+}

@@ -18,7 +18,7 @@ import {
   type OptionSpec,
   type ParsedValues,
 } from './options.js';
-import { ProgressOutput, formatCount, formatDuration, jsonLine, type Io } from './output.js';
+import { formatCount, formatDuration, jsonLine, withProgress, type Io } from './output.js';
 
 const MODES: readonly WritePolicy[] = ['generation-greater', 'create-only', 'replace', 'ignore-generation'];
 
@@ -179,19 +179,10 @@ export const restoreCommand: CliCommand = {
     }
     const opts = restoreOptionsFrom(values);
     const json = bool(values, 'json');
-    const output = new ProgressOutput(io, json);
+    let summary: RestoreSummary;
     try {
-      const summary = await runRestore(opts, {
-        signal,
-        ...(output.listener ? { onProgress: output.listener } : {}),
-        note: (m) => output.note(m),
-      });
-      output.clear();
-      if (json) jsonLine(io.stdout, 'summary', { ...summary, complete: true });
-      else printRestoreSummary(io, summary, true);
-      return ExitCode.OK;
+      summary = await withProgress(io, json, (hooks) => runRestore(opts, { signal, ...hooks }));
     } catch (err) {
-      output.clear();
       // The counts up to the failure tell what was written before it.
       if (err instanceof RecordWriteError && err.summary) {
         if (json) jsonLine(io.stdout, 'summary', { ...err.summary, complete: false });
@@ -199,5 +190,8 @@ export const restoreCommand: CliCommand = {
       }
       throw err;
     }
+    if (json) jsonLine(io.stdout, 'summary', { ...summary, complete: true });
+    else printRestoreSummary(io, summary, true);
+    return ExitCode.OK;
   },
 };
