@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TTL_NEVER_EXPIRE, citrusleafNow } from '../../src/aerospike/batch-request.js';
 import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
@@ -14,24 +14,10 @@ import type { RawRecord } from '../../src/aerospike/types.js';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
 import { Info1, Info2, Info3 } from '../../src/aerospike/wire/message.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { batchReply, batchRows, startFakeNode, type BatchRowRequest, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
+import { batchReply, batchRows, type BatchRowRequest, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
+import { fakeNodeFixture } from './support/fixtures.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function fake(opts: FakeNodeOptions): Promise<FakeNode> {
-  const node = await startFakeNode(opts);
-  cleanup.push(() => node.close());
-  return node;
-}
-
-async function connect(hosts: string): Promise<Cluster> {
-  const cluster = await Cluster.connect({ hosts });
-  cleanup.push(() => cluster.close());
-  return cluster;
-}
+const { defer, fake, connect } = fakeNodeFixture();
 
 /** A node answering every batch row with `resultCode(row)`; it records every row it got. */
 function batchNode(resultCode: (row: BatchRowRequest) => number, rows: BatchRowRequest[] = []): FakeNodeOptions['onMessage'] {
@@ -188,7 +174,7 @@ describe('BatchWriter', () => {
       },
     });
     const proxy = await startTcpProxy({ host: node.host, port: node.port });
-    cleanup.push(() => proxy.close());
+    defer(() => proxy.close());
     const cluster = await connect(proxy.address);
     const records = Array.from({ length: 30 }, (_, i) => record(i));
     const { results } = await writeAll(cluster, records, { batchSize: 10, maxInFlightPerNode: 1 });

@@ -5,8 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../../src/aerospike/cluster.js';
+import { describe, expect, it } from 'vitest';
 import { ScanError } from '../../src/aerospike/errors.js';
 import { ScanReader, type ScanOptions } from '../../src/aerospike/scan-reader.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
@@ -15,24 +14,10 @@ import { FieldType, Info3, encodeMessagesFrame, findField, readMessage, type Mes
 import { ProtoType } from '../../src/aerospike/wire/proto.js';
 import { loadCapture, loadGoldenSummary } from '../support/captures.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { LAST_FRAME, scanReplyFrames, scanTargets, startFakeNode, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
+import { LAST_FRAME, scanReplyFrames, scanTargets, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
+import { fakeNodeFixture } from './support/fixtures.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function fake(opts: FakeNodeOptions): Promise<FakeNode> {
-  const node = await startFakeNode(opts);
-  cleanup.push(() => node.close());
-  return node;
-}
-
-async function connect(hosts: string, extra: Partial<Parameters<typeof Cluster.connect>[0]> = {}): Promise<Cluster> {
-  const cluster = await Cluster.connect({ hosts, ...extra });
-  cleanup.push(() => cluster.close());
-  return cluster;
-}
+const { defer, fake, connect } = fakeNodeFixture();
 
 async function readAll(reader: ScanReader): Promise<RawRecord[]> {
   const out: RawRecord[] = [];
@@ -115,7 +100,7 @@ describe('ScanReader', () => {
     const records = dataset(3000, 100);
     const node = await fake({ name: 'N', onMessage: scanServer(records, 20) });
     const proxy = await startTcpProxy({ host: node.host, port: node.port });
-    cleanup.push(() => proxy.close());
+    defer(() => proxy.close());
     const cluster = await connect(proxy.address);
     const cut = proxy.cutAfterServerBytes(100_000);
     const reader = new ScanReader(cluster, { namespace: 'test', highWaterMark: 50 });
