@@ -11,6 +11,7 @@
  *   AEROBAK_BENCH_DIR             scratch directory for backups (default bench/results/work)
  *   AEROBAK_BENCH_KEEP=1          keep the scratch backups (and, on AEROSPIKE_HOSTS, the loaded data)
  *   AEROBAK_BENCH_SKIP_LOAD=1     do not (re)load the data set (AEROSPIKE_HOSTS only: it is already there)
+ *   AEROBAK_BENCH_SET             the set of the data set (default bench): two people can share a cluster
  *   AEROSPIKE_HOSTS               use this cluster (namespaces `test` and `bar`) instead of starting the test server
  */
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,8 @@ export const RESULTS_DIR = join(BENCH_DIR, 'results');
 
 export const SOURCE_NAMESPACE = 'test';
 export const TARGET_NAMESPACE = 'bar';
-export const SET = 'bench';
+/** The set the data set lives in (namespace test) and is restored to (namespace bar). */
+export const SET = process.env.AEROBAK_BENCH_SET?.trim() || 'bench';
 
 export const CASE_NAMES = [
   'scan-ceiling',
