@@ -17,8 +17,9 @@ import type { Connection } from './connection.js';
 import { ServerError } from './errors.js';
 import type { Node } from './node.js';
 import { RecordDecoder } from './record-decoder.js';
+import { DIGEST_SIZE, type ScanBatch } from './scan-batch.js';
 import type { RawRecord } from './types.js';
-import { Info3, MSG_HEADER_SIZE } from './wire/message.js';
+import { FieldType, Info3, MSG_HEADER_SIZE } from './wire/message.js';
 import { ProtoType, ProtocolError } from './wire/proto.js';
 import { ResultCode } from './wire/result-codes.js';
 
@@ -45,6 +46,9 @@ export class NodeScan {
   private readonly decoder = new RecordDecoder();
   /** Size on the wire of the record `read()` returned last. */
   lastRecordBytes = 0;
+  /** Scratch offsets of the batch being walked (copied out at its end). */
+  private batchOffsets = new Int32Array(1024);
+  private batchDigests = new Int32Array(1024);
 
   constructor(
     readonly node: Node,
@@ -117,6 +121,88 @@ export class NodeScan {
     return undefined;
   }
 
+  /**
+   * The next records of the current frame (at most `max`) as one ScanBatch, or undefined
+   * when none is ready (then `readable` follows) or the scan ended. Records are checked
+   * (every field and op inside the message, a 20-byte digest) but not decoded. A batch
+   * ends before a message that ends or fails the scan, so its records are delivered
+   * first, exactly as `read()` would deliver them one by one.
+   */
+  readBatch(max: number): ScanBatch | undefined {
+    try {
+      return this.nextBatch(max);
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+  }
+
+  private nextBatch(max: number): ScanBatch | undefined {
+    while (this.frame && !this.ended) {
+      const body = this.frame;
+      let at = this.at;
+      if (at >= body.length) {
+        this.frame = undefined;
+        this.fetch();
+        return undefined;
+      }
+      let count = 0;
+      let bytes = 0;
+      while (at < body.length && count < max) {
+        if (body.length - at < MSG_HEADER_SIZE) throw new ProtocolError('truncated message in a scan reply');
+        const info3 = body[at + 3]!;
+        const rc = body[at + 5]!;
+        if (info3 & Info3.LAST || (rc !== ResultCode.OK && !(info3 & Info3.PARTITION_DONE))) break;
+        if (info3 & Info3.PARTITION_DONE) {
+          if (rc !== ResultCode.OK) this.unavailable.push(body.readUInt32BE(at + 6));
+          at = skipMessage(body, at);
+          continue;
+        }
+        if (count === this.batchOffsets.length) this.growBatch();
+        const end = this.walkRecord(body, at, count);
+        this.batchOffsets[count++] = at;
+        bytes += end - at;
+        at = end;
+      }
+      this.at = at;
+      if (count > 0) return { body, count, offsets: this.batchOffsets.slice(0, count), digests: this.batchDigests.slice(0, count), bytes };
+      if (at < body.length && count < max) {
+        // A message that ends (LAST, KEY_NOT_FOUND) or fails the scan: next() handles it.
+        this.next();
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** Checks the record message at `at` (fields and ops inside the body, a 20-byte digest), notes its digest; returns its end. */
+  private walkRecord(body: Buffer, at: number, index: number): number {
+    const nFields = body.readUInt16BE(at + 18);
+    const nOps = body.readUInt16BE(at + 20);
+    let pos = at + MSG_HEADER_SIZE;
+    let digest = -1;
+    for (let i = 0; i < nFields; i++) {
+      const end = skipPart(body, pos, 1);
+      if (body[pos + 4] === FieldType.DIGEST) {
+        if (end - pos - 5 !== DIGEST_SIZE) throw new ProtocolError(`digest field of ${end - pos - 5} bytes`);
+        digest = pos + 5;
+      }
+      pos = end;
+    }
+    if (digest < 0) throw new ProtocolError('record message without a digest field');
+    for (let i = 0; i < nOps; i++) pos = skipPart(body, pos, 4);
+    this.batchDigests[index] = digest;
+    return pos;
+  }
+
+  private growBatch(): void {
+    const offsets = new Int32Array(this.batchOffsets.length * 2);
+    offsets.set(this.batchOffsets);
+    this.batchOffsets = offsets;
+    const digests = new Int32Array(this.batchDigests.length * 2);
+    digests.set(this.batchDigests);
+    this.batchDigests = digests;
+  }
+
   /** Abandons the scan (its connection is closed); no `end` event follows. */
   cancel(): void {
     this.ended = true;
@@ -162,6 +248,14 @@ export class NodeScan {
     this.events.end(this, { kind: 'failed', error });
     return undefined;
   }
+}
+
+/** Offset after the field or op at `at`: a u32 size, then `size` bytes of which `min` are fixed. */
+function skipPart(body: Buffer, at: number, min: number): number {
+  if (at + 4 > body.length) throw new ProtocolError('field or op runs past the end of the frame');
+  const end = at + 4 + body.readUInt32BE(at);
+  if (end > body.length || end < at + 4 + min) throw new ProtocolError('field or op runs past the end of the frame');
+  return end;
 }
 
 function skipMessage(body: Buffer, at: number): number {

@@ -9,7 +9,7 @@ export class RateLimiter {
 
   constructor(
     private readonly perSecond: number,
-    private readonly burst = Math.max(1, Math.ceil(perSecond / 10)),
+    readonly burst = Math.max(1, Math.ceil(perSecond / 10)),
     private readonly now: () => number = () => performance.now(),
   ) {
     if (!(perSecond > 0)) throw new RangeError(`rate ${perSecond} must be positive`);
@@ -17,15 +17,16 @@ export class RateLimiter {
     this.last = this.now();
   }
 
-  /** 0 when a token was taken; otherwise the milliseconds until one is available. */
-  take(): number {
+  /** 0 when `n` tokens (at most `burst`) were taken; otherwise the milliseconds until they are available. */
+  take(n = 1): number {
+    if (n > this.burst) throw new RangeError(`cannot take ${n} tokens at once from a bucket of ${this.burst}`);
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.perSecond) / 1000);
     this.last = t;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
+    if (this.tokens >= n) {
+      this.tokens -= n;
       return 0;
     }
-    return Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+    return Math.ceil(((n - this.tokens) * 1000) / this.perSecond);
   }
 }

@@ -11,8 +11,9 @@
  *   Failures are counted per partition and reset whenever the partition yields a record,
  *   so a partition that keeps making progress is never given up on.
  */
+import type { ScanBatch } from './scan-batch.js';
 import { PARTITION_COUNT } from './types.js';
-import { partitionId } from './wire/digest.js';
+import { partitionId, partitionIdAt } from './wire/digest.js';
 
 const DIGEST_SIZE = 20;
 
@@ -62,13 +63,13 @@ export class PartitionProgress {
     return this.hasDigest[id] ? this.digests.subarray(id * DIGEST_SIZE, (id + 1) * DIGEST_SIZE) : undefined;
   }
 
-  /** Records the digest of a record; returns its partition id. */
-  record(digest: Buffer): number {
-    const id = partitionId(digest);
+  /** Records the digest of a record, the 20 bytes at buf[from]; returns its partition id. */
+  record(buf: Buffer, from = 0): number {
+    const id = partitionIdAt(buf, from);
     // 20 bytes: a loop is cheaper than Buffer.copy's native call.
     const digests = this.digests;
     const at = id * DIGEST_SIZE;
-    for (let i = 0; i < DIGEST_SIZE; i++) digests[at + i] = digest[i]!;
+    for (let i = 0; i < DIGEST_SIZE; i++) digests[at + i] = buf[from + i]!;
     this.hasDigest[id] = 1;
     return id;
   }
@@ -141,9 +142,9 @@ export class PartitionTracker {
     return this.progress.lastDigest(id);
   }
 
-  /** A node scan produced this record. */
-  produced(digest: Buffer): void {
-    this.failures[this.progress.record(digest)] = 0;
+  /** A node scan produced the record whose digest is at buf[from]. */
+  producedAt(buf: Buffer, from: number): void {
+    this.failures[this.progress.record(buf, from)] = 0;
   }
 
   done(ids: readonly number[]): void {
@@ -174,7 +175,8 @@ export class PartitionTracker {
  */
 export class ConsumedProgress {
   readonly progress: PartitionProgress;
-  private log: Array<Buffer | readonly number[]> = [];
+  /** Pushed, not yet applied: a record's digest, a batch, or the ids of partitions that ended. */
+  private log: Array<Buffer | ScanBatch | readonly number[] | null> = [];
   private head = 0;
   private pushed = 0;
   private applied = 0;
@@ -188,6 +190,11 @@ export class ConsumedProgress {
     this.pushed++;
   }
 
+  pushedBatch(batch: ScanBatch): void {
+    this.log.push(batch);
+    this.pushed++;
+  }
+
   pushedDone(ids: readonly number[]): void {
     this.log.push(ids);
   }
@@ -197,14 +204,20 @@ export class ConsumedProgress {
     const consumed = this.pushed - buffered;
     while (this.head < this.log.length) {
       const entry = this.log[this.head]!;
-      if (Buffer.isBuffer(entry)) {
-        if (this.applied >= consumed) break;
-        this.progress.record(entry);
-        this.applied++;
+      if (Array.isArray(entry)) {
+        this.progress.markDone(entry as readonly number[]);
       } else {
-        this.progress.markDone(entry);
+        if (this.applied >= consumed) break;
+        if (Buffer.isBuffer(entry)) {
+          this.progress.record(entry);
+        } else {
+          const { body, digests, count } = entry as ScanBatch;
+          for (let i = 0; i < count; i++) this.progress.record(body, digests[i]!);
+        }
+        this.applied++;
       }
-      this.head++;
+      // Applied: a batch must not keep its frame alive until the log is compacted.
+      this.log[this.head++] = null;
     }
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log = this.log.slice(this.head);

@@ -13,7 +13,8 @@
  * one socket read (64 KiB). The server cuts scan replies into frames of 1 MiB plus at
  * most one record, so that is at most 2 × (1 MiB + one record) + 64 KiB per node scan.
  * `bufferState()` reports the current figures (scan-reader and scan-cluster tests check
- * them against this bound with a stalled consumer).
+ * them against this bound with a stalled consumer). In batch mode (`batches`) the
+ * stream buffers `highWaterMark` batches (default 2), each at most one frame's records.
  *
  * Failures: a node scan that fails (socket error, timeout, server error with a transient
  * result code, a partition reported unavailable) puts its unfinished partitions back;
@@ -39,6 +40,7 @@ import { NamespaceNotFoundError } from '../errors.js';
 import type { Node } from './node.js';
 import { NodeScan, randomTaskId, type NodeScanEvents, type NodeScanOutcome } from './node-scan.js';
 import { RateLimiter } from './rate-limiter.js';
+import type { ScanBatch } from './scan-batch.js';
 import { encodeScanRequest } from './scan-request.js';
 import { ConsumedProgress, PartitionTracker, type PartitionCursor } from './scan-partitions.js';
 import { PARTITION_COUNT, type RawRecord } from './types.js';
@@ -69,7 +71,14 @@ export interface ScanOptions {
   socketTimeoutMs?: number;
   /** Failures in a row without progress allowed per partition before giving up; default 5. */
   maxRetries?: number;
-  /** Records buffered in the stream; default 256. */
+  /**
+   * Deliver ScanBatches (the records of a reply frame as the server sent them, see
+   * scan-batch.ts) instead of RawRecords: no per-record decoding or stream hop, for
+   * consumers that re-encode records (the backup). Progress (`cursors()`, `stats`) is the
+   * same, counted in records; a batch counts as taken once it left the stream's buffer.
+   */
+  batches?: boolean;
+  /** Records (batches in batch mode) buffered in the stream; default 256 (2 in batch mode). */
   highWaterMark?: number;
 }
 
@@ -101,8 +110,10 @@ export class ScanReader extends Readable {
   private finished = false;
   private wanting = false;
   private pumping = false;
-  /** A record read while the rate limit said wait; pushed first when the timer fires. */
-  private held: { record: RawRecord; bytes: number; scan: NodeScan } | undefined;
+  /** A record or batch read while the rate limit said wait; pushed first when the timer fires. */
+  private held: { item: RawRecord | ScanBatch; scan: NodeScan } | undefined;
+  /** Records per batch at most (batch mode): the rate limiter's burst when there is a limit. */
+  private readonly maxBatch: number;
   private rateTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly events: NodeScanEvents = {
@@ -114,7 +125,7 @@ export class ScanReader extends Readable {
     private readonly cluster: Cluster,
     private readonly opts: ScanOptions,
   ) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? (opts.batches ? 2 : 256) });
     const known = cluster.namespaces();
     if (!known.includes(opts.namespace)) throw new NamespaceNotFoundError(opts.namespace, known);
     if (opts.noBins && opts.bins && opts.bins.length > 0) throw new TypeError('ScanOptions: bins and noBins exclude each other');
@@ -123,6 +134,7 @@ export class ScanReader extends Readable {
     this.tracker = new PartitionTracker(partitions);
     this.consumed = new ConsumedProgress(partitions);
     this.limiter = opts.recordsPerSecond ? new RateLimiter(opts.recordsPerSecond) : undefined;
+    this.maxBatch = this.limiter ? this.limiter.burst : Number.MAX_SAFE_INTEGER;
   }
 
   /** Unfinished partitions, each with the digest of the last record the consumer took. */
@@ -215,17 +227,18 @@ export class ScanReader extends Readable {
     this.pumping = true;
     try {
       if (this.held) {
-        const { record, bytes, scan } = this.held;
+        const { item, scan } = this.held;
         this.held = undefined;
-        if (!this.deliver(record, bytes, scan)) return;
+        if (!this.deliver(item, scan)) return;
       }
+      const batches = this.opts.batches === true;
       for (let progressed = true; progressed && this.wanting && !this.finished; ) {
         progressed = false;
         for (const scan of this.scans) {
-          const record = scan.read();
-          if (!record) continue;
+          const item = batches ? scan.readBatch(this.maxBatch) : scan.read();
+          if (!item) continue;
           progressed = true;
-          if (!this.deliver(record, scan.lastRecordBytes, scan) || !this.wanting) return;
+          if (!this.deliver(item, scan) || !this.wanting) return;
         }
       }
     } finally {
@@ -235,20 +248,29 @@ export class ScanReader extends Readable {
     }
   }
 
-  /** Pushes a record unless the rate limit says wait; false when it was held back. */
-  private deliver(record: RawRecord, bytes: number, scan: NodeScan): boolean {
-    const wait = this.limiter?.take() ?? 0;
+  /** Pushes a record or batch unless the rate limit says wait; false when it was held back. */
+  private deliver(item: RawRecord | ScanBatch, scan: NodeScan): boolean {
+    const isBatch = 'offsets' in item;
+    const wait = this.limiter?.take(isBatch ? item.count : 1) ?? 0;
     if (wait > 0) {
-      this.held = { record, bytes, scan };
+      this.held = { item, scan };
       clearTimeout(this.rateTimer);
       this.rateTimer = setTimeout(() => this.pump(), wait);
       return false;
     }
-    this.tracker.produced(record.digest);
-    this.consumed.pushedRecord(record.digest);
-    this.stats.records++;
-    this.stats.bytes += bytes;
-    if (!this.push(record)) this.wanting = false;
+    if (isBatch) {
+      const { body, digests, count } = item;
+      for (let i = 0; i < count; i++) this.tracker.producedAt(body, digests[i]!);
+      this.consumed.pushedBatch(item);
+      this.stats.records += count;
+      this.stats.bytes += item.bytes;
+    } else {
+      this.tracker.producedAt(item.digest, 0);
+      this.consumed.pushedRecord(item.digest);
+      this.stats.records++;
+      this.stats.bytes += scan.lastRecordBytes;
+    }
+    if (!this.push(item)) this.wanting = false;
     return true;
   }
 

@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ScanError } from '../../src/aerospike/errors.js';
+import { batchRecords, type ScanBatch } from '../../src/aerospike/scan-batch.js';
 import { ScanReader, type ScanOptions } from '../../src/aerospike/scan-reader.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
 import { FieldType, Info3, encodeMessagesFrame, findField, readMessage, type Message } from '../../src/aerospike/wire/message.js';
-import { ProtoType } from '../../src/aerospike/wire/proto.js';
+import { PROTO_HEADER_SIZE, ProtoType, encodeProtoHeader } from '../../src/aerospike/wire/proto.js';
 import { loadCapture, loadGoldenSummary } from '../support/captures.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { LAST_FRAME, scanReplyFrames, scanTargets, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
@@ -24,6 +25,14 @@ async function readAll(reader: ScanReader): Promise<RawRecord[]> {
   for await (const r of reader) out.push(r as RawRecord);
   return out;
 }
+
+async function readAllBatches(reader: ScanReader): Promise<ScanBatch[]> {
+  const out: ScanBatch[] = [];
+  for await (const b of reader) out.push(b as ScanBatch);
+  return out;
+}
+
+const recordsOf = (batches: ScanBatch[]) => batches.flatMap((b) => batchRecords(b));
 
 /** `count` records with random digests, `valueBytes` of blob each. */
 function dataset(count: number, valueBytes = 8): RawRecord[] {
@@ -249,6 +258,177 @@ describe('ScanReader', () => {
     expect(partitionId(Buffer.alloc(20))).toBe(0);
   });
 });
+
+describe('ScanReader in batch mode', () => {
+  it('delivers the captured scan as batches holding exactly the records of record mode', async () => {
+    const capture = loadCapture('scan-all.jsonl').filter((f) => f.type === ProtoType.MESSAGE && f.dir === 's2c');
+    const node = await fake({ name: 'BB901000000FC02', onMessage: (_req, send) => capture.forEach((f) => send(f.frame)) });
+    const cluster = await connect(node.address);
+    const byRecord = await readAll(new ScanReader(cluster, { namespace: 'test', sets: ['golden'] }));
+    const reader = new ScanReader(cluster, { namespace: 'test', sets: ['golden'], batches: true });
+    const batches = await readAllBatches(reader);
+    expect(batches.length).toBeGreaterThan(0);
+    expect(recordsOf(batches)).toEqual(byRecord);
+    // Each batch's digest offsets point at its records' digests.
+    for (const b of batches) {
+      const decoded = batchRecords(b);
+      for (let i = 0; i < b.count; i++) expect(b.body.subarray(b.digests[i]!, b.digests[i]! + 20).equals(decoded[i]!.digest)).toBe(true);
+    }
+    expect(reader.stats.records).toBe(byRecord.length);
+    expect(reader.stats.bytes).toBe(batches.reduce((n, b) => n + b.bytes, 0));
+  });
+
+  it('resumes after a connection cut mid-frame, losing and repeating nothing', async () => {
+    const records = dataset(3000, 100);
+    const node = await fake({ name: 'N', onMessage: scanServer(records, 20) });
+    const proxy = await startTcpProxy({ host: node.host, port: node.port });
+    defer(() => proxy.close());
+    const cluster = await connect(proxy.address);
+    const cut = proxy.cutAfterServerBytes(100_000);
+    const reader = new ScanReader(cluster, { namespace: 'test', batches: true });
+    const got = recordsOf(await readAllBatches(reader));
+    await cut;
+    expect(got).toHaveLength(records.length);
+    expect(hex(got)).toEqual(hex(records));
+    expect(reader.stats.retries).toBeGreaterThanOrEqual(1);
+    expect(scanTargets(node.requests[1]!).resume.size).toBeGreaterThan(0);
+  });
+
+  it('skips partition-done markers inside frames and retries the partitions they report unavailable', async () => {
+    const records = dataset(400);
+    let calls = 0;
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        if (++calls === 1) {
+          // One frame: records, then markers for partitions 0-9 (unavailable) and 10 (done), then more records.
+          const { partitions } = scanTargets(request);
+          const kept = { ...request, fields: request.fields.map((f) => (f.type === FieldType.PID_ARRAY ? { type: f.type, data: pidArray(partitions.filter((p) => p >= 10)) } : f)) };
+          const frames = scanReplyFrames(kept, records, 1000);
+          const body = frames[0]!.subarray(8);
+          const half = splitMessages(body);
+          const markers = encodeMessagesFrame([
+            ...Array.from({ length: 10 }, (_, p) => ({ info3: Info3.PARTITION_DONE, resultCode: 11, generation: p })),
+            { info3: Info3.PARTITION_DONE, resultCode: 0, generation: 10 },
+          ]).subarray(8);
+          send(messageFrame(Buffer.concat([half[0], markers, half[1]])));
+          frames.slice(1).forEach((f) => send(f));
+        } else {
+          scanReplyFrames(request, records).forEach((f) => send(f));
+        }
+      },
+    });
+    const cluster = await connect(node.address);
+    const got = recordsOf(await readAllBatches(new ScanReader(cluster, { namespace: 'test', batches: true })));
+    expect(hex(got)).toEqual(hex(records));
+    expect(scanTargets(node.requests[1]!).partitions).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('continues a stopped scan from its cursors, counting only the batches taken', async () => {
+    const records = dataset(500);
+    const node = await fake({ name: 'N', onMessage: scanServer(records, 10) });
+    const cluster = await connect(node.address);
+    const first = new ScanReader(cluster, { namespace: 'test', batches: true, highWaterMark: 1 });
+    const seen: RawRecord[] = [];
+    for await (const b of first) {
+      seen.push(...batchRecords(b as ScanBatch));
+      if (seen.length >= 120) break;
+    }
+    const cursors = first.cursors();
+    expect(cursors.length + first.donePartitions().length).toBe(4096);
+    expect(cursors.some((c) => c.lastDigest)).toBe(true);
+    const rest = recordsOf(await readAllBatches(new ScanReader(cluster, { namespace: 'test', partitions: cursors, batches: true })));
+    expect(hex([...seen, ...rest])).toEqual(hex(records));
+  });
+
+  it('keeps buffering bounded to a few frames and the socket paused while the consumer is stalled', async () => {
+    const records = dataset(10_000, 4000);
+    const node = await fake({ name: 'N', onMessage: scanServer(records, 64) });
+    const cluster = await connect(node.address);
+    const reader = new ScanReader(cluster, { namespace: 'test', batches: true });
+    let consumed = 0;
+    let stalled = false;
+    reader.on('data', (b: ScanBatch) => {
+      consumed += b.count;
+      if (consumed >= 500 && !stalled) {
+        stalled = true;
+        reader.pause();
+      }
+    });
+    await expect.poll(() => consumed >= 500, { timeout: 10_000 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const state = reader.bufferState();
+    expect(state.records).toBeLessThanOrEqual(2); // batches: the default highWaterMark
+    expect(state.pausedSockets).toBe(1);
+    const frameBytes = 64 * 4040 + 64 * 60;
+    expect(state.bytes).toBeLessThanOrEqual(2 * frameBytes + 64 * 1024);
+    // Taken, buffered (2 batches of a frame each) and the frame being walked: nothing more was read.
+    expect(reader.stats.records).toBeLessThanOrEqual(consumed + 3 * 64);
+    reader.resume();
+    await once(reader, 'end');
+    expect(consumed).toBe(records.length);
+  });
+
+  it('limits the record rate with batches no larger than the burst', async () => {
+    const records = dataset(60);
+    const node = await fake({ name: 'N', onMessage: scanServer(records) });
+    const cluster = await connect(node.address);
+    const started = Date.now();
+    const batches = await readAllBatches(new ScanReader(cluster, { namespace: 'test', recordsPerSecond: 100, batches: true }));
+    expect(batches.reduce((n, b) => n + b.count, 0)).toBe(60);
+    expect(Math.max(...batches.map((b) => b.count))).toBeLessThanOrEqual(10);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+  });
+
+  it('fails with a ScanError on a server error after records in the same frame, claiming no partition done', async () => {
+    const records = dataset(30);
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        const body = scanReplyFrames(request, records, 1000)[0]!.subarray(8);
+        const failure = encodeMessagesFrame([{ info3: Info3.LAST, resultCode: 4 }]).subarray(8);
+        send(messageFrame(Buffer.concat([body, failure])));
+      },
+    });
+    const cluster = await connect(node.address);
+    const reader = new ScanReader(cluster, { namespace: 'test', batches: true });
+    const err = await readAllBatches(reader).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ScanError);
+    expect((err as Error).message).toContain('PARAMETER');
+    expect((err as ScanError).partitions).toHaveLength(4096);
+    expect(reader.donePartitions()).toEqual([]);
+  });
+
+  it('fails with a ScanError on a record message without a digest', async () => {
+    const node = await fake({
+      name: 'N',
+      onMessage: (_r, send) => send(encodeMessagesFrame([{ fields: [{ type: FieldType.NAMESPACE, data: Buffer.from('test') }] }])),
+    });
+    const cluster = await connect(node.address);
+    const err = await readAllBatches(new ScanReader(cluster, { namespace: 'test', batches: true })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ScanError);
+    expect((err as Error).message).toContain('record message without a digest field');
+  });
+});
+
+/** A MESSAGE frame around `body`. */
+function messageFrame(body: Buffer): Buffer {
+  const frame = Buffer.alloc(PROTO_HEADER_SIZE + body.length);
+  encodeProtoHeader(ProtoType.MESSAGE, body.length, frame, 0);
+  body.copy(frame, PROTO_HEADER_SIZE);
+  return frame;
+}
+
+/** A frame body's messages cut in two halves at a message boundary. */
+function splitMessages(body: Buffer): [Buffer, Buffer] {
+  const ends: number[] = [];
+  for (let at = 0; at < body.length; ) {
+    at = readMessage(body, at).end;
+    ends.push(at);
+  }
+  const cut = ends[Math.floor(ends.length / 2) - 1]!;
+  return [body.subarray(0, cut), body.subarray(cut)];
+}
 
 function pidArray(ids: number[]): Buffer {
   const b = Buffer.alloc(ids.length * 2);

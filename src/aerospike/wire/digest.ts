@@ -14,7 +14,12 @@ export function computeDigest(set: string, key: RawKey): Buffer {
 }
 
 export function partitionId(digest: Buffer): number {
-  return (digest[0]! | (digest[1]! << 8)) & (PARTITION_COUNT - 1);
+  return partitionIdAt(digest, 0);
+}
+
+/** The partition of the digest whose 20 bytes start at buf[from]. */
+export function partitionIdAt(buf: Buffer, from: number): number {
+  return (buf[from]! | (buf[from + 1]! << 8)) & (PARTITION_COUNT - 1);
 }
 
 /** Builds a RawKey from a JS value: string, integer (number or bigint) or bytes. */
