@@ -4,6 +4,9 @@
  * longs (they travel as two 32-bit halves), no JS strings for STRING values (their
  * raw bytes are written after an isUtf8 check, and read back as views).
  *
+ * The value writers take a byte range (src, from, to), and are exported, so that
+ * wire-record.ts encodes scan records straight from the reply frame with the same code.
+ *
  * Contract (test/avro/record-binary.test.ts):
  * - `writeRecord(w, r)` appends exactly the bytes avsc writes for
  *   `RECORD_TYPE.toBuffer(recordToAvro(r))`: the same union branch for every value
@@ -56,7 +59,7 @@ export class AvroReader {
 // Encoding
 
 /** Zig-zag varint of a non-negative safe integer (lengths, branch indexes, uint32s). */
-function writeCount(w: AvroWriter, n: number): void {
+export function writeCount(w: AvroWriter, n: number): void {
   w.ensure(10);
   const buf = w.buf;
   let pos = w.pos;
@@ -116,35 +119,43 @@ function writeBigLong(w: AvroWriter, n: bigint): void {
   writeInt64BE(w, SCRATCH, 0);
 }
 
-/** Copies src into w (a JS loop for short values: cheaper than a call into C++). */
-function writeRaw(w: AvroWriter, src: Buffer): void {
-  const n = src.length;
+/**
+ * Copies src[from, to) into w: a JS loop for short values (cheaper than a call into
+ * C++), else a native copy (for a range that is not all of src, Buffer#copy makes a
+ * Uint8Array view: the one allocation left, for values over 48 bytes only).
+ */
+export function writeRaw(w: AvroWriter, src: Buffer, from: number, to: number): void {
+  const n = to - from;
   w.ensure(n);
   const buf = w.buf;
   const pos = w.pos;
   if (n <= 48) {
-    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
-  } else {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[from + i]!;
+  } else if (from === 0 && to === src.length) {
     buf.set(src, pos);
+  } else {
+    src.copy(buf, pos, from, to);
   }
   w.pos = pos + n;
 }
 
-/** Avro bytes: length, then the bytes. */
-function writeBytes(w: AvroWriter, b: Buffer): void {
-  writeCount(w, b.length);
-  writeRaw(w, b);
+/** Avro bytes: length, then the bytes src[from, to). */
+function writeBytes(w: AvroWriter, src: Buffer, from: number, to: number): void {
+  writeCount(w, to - from);
+  writeRaw(w, src, from, to);
 }
 
-/** isUtf8, with a JS loop for short ASCII values. */
-function utf8(b: Buffer): boolean {
-  const n = b.length;
-  if (n <= 64) {
-    let i = 0;
-    while (i < n && b[i]! < 0x80) i++;
-    if (i === n) return true;
+/**
+ * isUtf8 of src[from, to) (all of src by default), with a JS loop for short ASCII values;
+ * a range that is not all of src costs a view only when it goes to isUtf8.
+ */
+function utf8(src: Buffer, from = 0, to = src.length): boolean {
+  if (to - from <= 64) {
+    let i = from;
+    while (i < to && src[i]! < 0x80) i++;
+    if (i === to) return true;
   }
-  return isUtf8(b);
+  return isUtf8(from === 0 && to === src.length ? src : src.subarray(from, to));
 }
 
 /**
@@ -152,7 +163,7 @@ function utf8(b: Buffer): boolean {
  * of at most 64 bytes go through avsc's own encoder, which writes a lone surrogate as
  * its 3-byte form (Buffer#write would write U+FFFD).
  */
-function writeString(w: AvroWriter, s: string): void {
+export function writeString(w: AvroWriter, s: string): void {
   const n = s.length;
   if (n < 64) {
     // ASCII fast path: one byte per unit, and a one-byte length.
@@ -206,17 +217,17 @@ function writeString(w: AvroWriter, s: string): void {
   w.pos = pos;
 }
 
-function writeByte(w: AvroWriter, b: number): void {
+export function writeByte(w: AvroWriter, b: number): void {
   w.ensure(1);
   w.buf[w.pos++] = b;
 }
 
-/** Union branch `index` (< 64: one byte) then a Particle record. */
-function writeParticle(w: AvroWriter, index: number, type: number, value: Buffer): void {
+/** Union branch `index` (< 64: one byte) then a Particle record of the bytes src[from, to). */
+function writeParticle(w: AvroWriter, index: number, type: number, src: Buffer, from: number, to: number): void {
   writeByte(w, index << 1);
   if (type >= 0) writeCount(w, type);
   else writeLongBits(w, -1, type >>> 0); // only a user key's type can be negative
-  writeBytes(w, value);
+  writeBytes(w, src, from, to);
 }
 
 // Branch indexes of the bin value union and of the user key union (schemas.ts).
@@ -235,110 +246,113 @@ const K_STRING = 2;
 const K_BYTES = 3;
 const K_PARTICLE = 4;
 
-/** The double's bytes are kept only when a JS number holds them: anything but a NaN other than 0x7ff8000000000000. */
-function isExactDouble(v: Buffer): boolean {
-  const hi = (v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!;
+/**
+ * Whether the 8 bytes at v[at] are kept as a double, i.e. a JS number holds them:
+ * anything but a NaN other than 0x7ff8000000000000.
+ */
+function isExactDouble(v: Buffer, at = 0): boolean {
+  const hi = (v[at]! << 24) | (v[at + 1]! << 16) | (v[at + 2]! << 8) | v[at + 3]!;
   if ((hi & 0x7ff00000) !== 0x7ff00000) return true; // finite
   const mantissaHi = hi & 0x000fffff;
-  const lo = v[4]! | v[5]! | v[6]! | v[7]!;
+  const lo = v[at + 4]! | v[at + 5]! | v[at + 6]! | v[at + 7]!;
   if (mantissaHi === 0 && lo === 0) return true; // ±Infinity
   return hi === 0x7ff80000 && lo === 0; // the canonical NaN
 }
 
-/** GeoJSON value as flags/cells/json, or false if the bytes are not exactly that (then nothing is written). */
-function writeGeoJson(w: AvroWriter, v: Buffer): boolean {
-  if (v.length < GEO_PREFIX_BYTES) return false;
-  const count = (v[1]! << 8) | v[2]!;
-  const jsonStart = GEO_PREFIX_BYTES + GEO_CELL_BYTES * count;
-  if (jsonStart > v.length) return false;
-  const json = v.subarray(jsonStart);
-  if (!isUtf8(json)) return false;
+/** GeoJSON value src[from, to) as flags/cells/json, or false if the bytes are not exactly that (then nothing is written). */
+function writeGeoJson(w: AvroWriter, src: Buffer, from: number, to: number): boolean {
+  if (to - from < GEO_PREFIX_BYTES) return false;
+  const count = (src[from + 1]! << 8) | src[from + 2]!;
+  const jsonStart = from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * count;
+  if (jsonStart > to) return false;
+  if (!utf8(src, jsonStart, to)) return false;
   writeByte(w, V_GEOJSON << 1);
-  writeCount(w, v[0]!);
+  writeCount(w, src[from]!);
   if (count > 0) {
     writeCount(w, count);
-    for (let i = 0; i < count; i++) writeInt64BE(w, v, GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
+    for (let i = 0; i < count; i++) writeInt64BE(w, src, from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
   }
   writeByte(w, 0);
-  writeBytes(w, json);
+  writeBytes(w, src, jsonStart, to);
   return true;
 }
 
-function writeBinValue(w: AvroWriter, type: number, v: Buffer): void {
+/** A bin value: particle type `type`, raw bytes src[from, to). */
+export function writeBinValue(w: AvroWriter, type: number, src: Buffer, from: number, to: number): void {
   switch (type) {
     case ParticleType.INTEGER:
-      if (v.length === 8) {
+      if (to - from === 8) {
         writeByte(w, V_LONG << 1);
-        writeInt64BE(w, v, 0);
+        writeInt64BE(w, src, from);
         return;
       }
       break;
     case ParticleType.FLOAT:
-      if (v.length === 8 && isExactDouble(v)) {
+      if (to - from === 8 && isExactDouble(src, from)) {
         w.ensure(9);
         const buf = w.buf;
         const pos = w.pos;
         buf[pos] = V_DOUBLE << 1;
-        for (let i = 0; i < 8; i++) buf[pos + 1 + i] = v[7 - i]!;
+        for (let i = 0; i < 8; i++) buf[pos + 1 + i] = src[from + 7 - i]!;
         w.pos = pos + 9;
         return;
       }
       break;
     case ParticleType.STRING:
-      if (utf8(v)) {
+      if (utf8(src, from, to)) {
         writeByte(w, V_STRING << 1);
-        writeBytes(w, v);
+        writeBytes(w, src, from, to);
         return;
       }
       break;
     case ParticleType.BOOL:
-      if (v.length === 1 && v[0]! <= 1) {
+      if (to - from === 1 && src[from]! <= 1) {
         w.ensure(2);
         w.buf[w.pos] = V_BOOLEAN << 1;
-        w.buf[w.pos + 1] = v[0]!;
+        w.buf[w.pos + 1] = src[from]!;
         w.pos += 2;
         return;
       }
       break;
     case ParticleType.BLOB:
       writeByte(w, V_BYTES << 1);
-      writeBytes(w, v);
+      writeBytes(w, src, from, to);
       return;
     case ParticleType.LIST:
       writeByte(w, V_LIST << 1);
-      writeBytes(w, v);
+      writeBytes(w, src, from, to);
       return;
     case ParticleType.MAP:
       writeByte(w, V_MAP << 1);
-      writeBytes(w, v);
+      writeBytes(w, src, from, to);
       return;
     case ParticleType.GEOJSON:
-      if (writeGeoJson(w, v)) return;
+      if (writeGeoJson(w, src, from, to)) return;
       break;
     case ParticleType.HLL:
       writeByte(w, V_HLL << 1);
-      writeBytes(w, v);
+      writeBytes(w, src, from, to);
       return;
   }
-  writeParticle(w, V_PARTICLE, type, v);
+  writeParticle(w, V_PARTICLE, type, src, from, to);
 }
 
-function writeKey(w: AvroWriter, key: RawKey): void {
-  const b = key.bytes;
-  if (key.type === ParticleType.INTEGER && b.length === 8) {
+/** A user key (the union's non-null branches): particle type `type`, raw bytes src[from, to). */
+export function writeKey(w: AvroWriter, type: number, src: Buffer, from: number, to: number): void {
+  if (type === ParticleType.INTEGER && to - from === 8) {
     writeByte(w, K_LONG << 1);
-    writeInt64BE(w, b, 0);
-  } else if (key.type === ParticleType.STRING && utf8(b)) {
+    writeInt64BE(w, src, from);
+  } else if (type === ParticleType.STRING && utf8(src, from, to)) {
     writeByte(w, K_STRING << 1);
-    writeBytes(w, b);
-  } else if (key.type === ParticleType.BLOB) {
+    writeBytes(w, src, from, to);
+  } else if (type === ParticleType.BLOB) {
     writeByte(w, K_BYTES << 1);
-    writeBytes(w, b);
+    writeBytes(w, src, from, to);
   } else {
-    if (!Number.isInteger(key.type) || key.type < -0x8000_0000 || key.type > 0x7fff_ffff) {
-      throw new RecordCodecError(`user key particle type ${key.type} is not an Avro int`);
+    if (!Number.isInteger(type) || type < -0x8000_0000 || type > 0x7fff_ffff) {
+      throw new RecordCodecError(`user key particle type ${type} is not an Avro int`);
     }
-    writeParticle(w, K_PARTICLE, key.type, b);
+    writeParticle(w, K_PARTICLE, type, src, from, to);
   }
 }
 
@@ -361,8 +375,9 @@ export function writeRecord(w: AvroWriter, r: RawRecord): void {
   }
   writeString(w, r.namespace);
   writeString(w, r.set);
-  writeRaw(w, r.digest);
-  if (r.userKey) writeKey(w, r.userKey);
+  writeRaw(w, r.digest, 0, DIGEST_BYTES);
+  const key = r.userKey;
+  if (key) writeKey(w, key.type, key.bytes, 0, key.bytes.length);
   else writeByte(w, 0);
   writeCount(w, r.generation);
   writeCount(w, r.voidTime);
@@ -377,7 +392,7 @@ export function writeRecord(w: AvroWriter, r: RawRecord): void {
     for (let i = 0; i < bins.length; i++) {
       const b = bins[i]!;
       writeString(w, b.name);
-      writeBinValue(w, b.type, b.value);
+      writeBinValue(w, b.type, b.value, 0, b.value.length);
     }
   }
   writeByte(w, 0);
