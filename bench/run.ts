@@ -32,7 +32,7 @@ const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'g
 const THROTTLED_CASES: CaseName[] = ['backup-throttled', 'restore-throttled'];
 
 const NOTES: Partial<Record<CaseName, string>> = {
-  'scan-ceiling': 'wire-level ScanReader, all partitions, records discarded',
+  'scan-ceiling': 'wire-level ScanReaders in batch mode over the backup partition groups, records discarded',
   'client-scan': 'official client scan().foreach(), records discarded (no backpressure)',
   'backup-none': 'runBackup to a local dir, --compress none',
   'gzip-alone': 'zlib gzip (level 6) of the Avro files of backup-none, all files at once; records/s equivalent',

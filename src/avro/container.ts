@@ -137,6 +137,24 @@ export class ContainerWriter<T = RawRecord> {
     }
   }
 
+  /**
+   * Adds a value that `encoder` writes itself from other bytes (for data files: a scan
+   * record straight from its wire message, see wire-record.ts). The encoder must append
+   * exactly the Avro binary of one value of this writer's schema. If it throws, nothing
+   * is added and its error passes as it is.
+   */
+  appendFrom(encoder: { write(w: AvroWriter, src: Buffer, at: number): unknown }, src: Buffer, at: number): void {
+    const out = this.#out;
+    const start = out.pos;
+    try {
+      encoder.write(out, src, at);
+    } catch (error) {
+      out.pos = start;
+      throw error;
+    }
+    this.#records++;
+  }
+
   /** The framed block (count, size, values, sync) of the pending values, and resets. Undefined when none are pending. */
   takeBlock(): { bytes: Buffer; records: number } | undefined {
     if (this.#records === 0) return undefined;

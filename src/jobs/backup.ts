@@ -4,7 +4,7 @@
  *
  *   connect ─> namespace exists? ─> destination usable and empty? ─> object counts (ETA)
  *     ─> indexes + UDFs ─> N groups of partitions, concurrently:
- *          ScanReader(group) ─> DataFileSink(group)        (one stream.pipeline each)
+ *          ScanReader(group, batches) ─> DataFileSink(group)   (one stream.pipeline each)
  *     ─> manifest (lists every file with size, SHA-256, record count)
  *
  * All groups share one AbortController: the first failure (or Ctrl-C) aborts every
@@ -260,6 +260,8 @@ async function scanGroups(
         ...(opts.sets && opts.sets.length > 0 ? { sets: opts.sets } : {}),
         ...(opts.bins && opts.bins.length > 0 ? { bins: opts.bins } : {}),
         partitions: ids.map((id) => ({ id })),
+        // Frames straight to the encoder: no RawRecord per record.
+        batches: true,
         ...(filter ? { filter } : {}),
         ...(perGroupRate !== undefined ? { recordsPerSecond: perGroupRate } : {}),
       }),
@@ -275,6 +277,8 @@ async function scanGroups(
         ...(opts.fileSizeBytes !== undefined ? { maxFileBytes: opts.fileSizeBytes } : {}),
         partitions: ids,
         signal: controller.signal,
+        // Batches of up to a frame (~1 MiB) each: two queued are enough to keep it busy.
+        highWaterMark: 2,
       }),
   );
   const progress = startProgress(

@@ -26,10 +26,12 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, Writable, addAbortSignal, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGunzip, createGzip, type Gzip } from 'node:zlib';
-import { partitionId } from '../aerospike/wire/digest.js';
+import { partitionIdAt } from '../aerospike/wire/digest.js';
+import { DIGEST_SIZE, isScanBatch, type ScanBatch } from '../aerospike/scan-batch.js';
 import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
 import { ContainerDecoder, ContainerWriter, DEFAULT_BLOCK_BYTES } from '../avro/container.js';
 import { RECORD_CODEC } from '../avro/record-codec.js';
+import { WireRecordEncoder } from '../avro/wire-record.js';
 import { ContainerDecodeError, type ContainerPosition } from '../avro/errors.js';
 import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
@@ -281,10 +283,14 @@ export interface DataFileSinkOptions {
   partitions?: PartitionSet;
   /** Aborting destroys the sink with an AbortError; the file being written is not stored. */
   signal?: AbortSignal;
+  /** Records or batches the Writable buffers (its highWaterMark); default 16. Keep it small for batches (a frame each). */
+  highWaterMark?: number;
 }
 
 /**
- * Writable (object mode) of RawRecords that stores them as a series of data files.
+ * Writable (object mode) of RawRecords, or of ScanBatches (scan records as the server
+ * sent them, encoded straight from their wire bytes by a WireRecordEncoder: the same
+ * Avro bytes as their RawRecords would give), that stores them as a series of data files.
  *
  * Contract:
  * - Files are `<prefix>/<baseName>_00000.avro.gz`, `_00001`, ...; a sink that gets no
@@ -312,6 +318,7 @@ export class DataFileSink extends Writable {
   readonly #scope: Uint8Array | undefined;
   readonly #blockBytes: number;
   readonly #writer = new ContainerWriter(RECORD_CODEC);
+  readonly #encoder = new WireRecordEncoder();
   /** Partitions of the records in the unfinished block (when not declared). */
   readonly #blockPartitions = new Uint8Array(PARTITION_COUNT);
   readonly #files: DataFileEntry[] = [];
@@ -319,7 +326,7 @@ export class DataFileSink extends Writable {
   #seq = 0;
 
   constructor(opts: DataFileSinkOptions) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 16 });
     if (opts.baseName === '' || opts.baseName.includes('/')) throw new RangeError(`data file base name "${opts.baseName}" must be non-empty and contain no '/'`);
     if (opts.compress !== 'gzip' && opts.compress !== 'none') throw new RangeError(`unknown compression "${String(opts.compress)}"`);
     const level = opts.compressLevel;
@@ -348,26 +355,44 @@ export class DataFileSink extends Writable {
     return this.#files.map((f) => ({ ...f }));
   }
 
-  override _write(record: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: RawRecord | ScanBatch, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (isScanBatch(chunk)) {
+      this.#appendBatch(chunk).then(() => callback(), callback);
+      return;
+    }
     try {
-      const pid = partitionId(record.digest);
-      if (this.#scope) {
-        if (!this.#scope[pid]) {
-          throw new DataFileError(
-            'DATA_FILE_PARTITION_OUT_OF_SCOPE',
-            this.#file?.name ?? dataFileName(this.#baseName, this.#seq, this.#compress),
-            `record ${record.digest.toString('hex')} is in partition ${pid}, outside the partitions of data file series ${this.#baseName}`,
-          );
-        }
-      } else {
-        this.#blockPartitions[pid] = 1;
-      }
-      this.#writer.append(record);
+      this.#checkScope(chunk.digest, 0);
+      this.#writer.append(chunk);
     } catch (error) {
       return callback(error as Error);
     }
     if (this.#writer.pendingBytes < this.#blockBytes) return callback();
     this.#emitBlock().then(() => callback(), callback);
+  }
+
+  async #appendBatch(batch: ScanBatch): Promise<void> {
+    const { body, offsets, digests, count } = batch;
+    const writer = this.#writer;
+    for (let i = 0; i < count; i++) {
+      this.#checkScope(body, digests[i]!);
+      writer.appendFrom(this.#encoder, body, offsets[i]!);
+      if (writer.pendingBytes >= this.#blockBytes) await this.#emitBlock();
+    }
+  }
+
+  /** Notes the partition of the digest at buf[from], or throws if it is outside the declared ones. */
+  #checkScope(buf: Buffer, from: number): void {
+    const pid = partitionIdAt(buf, from);
+    if (!this.#scope) {
+      this.#blockPartitions[pid] = 1;
+      return;
+    }
+    if (this.#scope[pid]) return;
+    throw new DataFileError(
+      'DATA_FILE_PARTITION_OUT_OF_SCOPE',
+      this.#file?.name ?? dataFileName(this.#baseName, this.#seq, this.#compress),
+      `record ${buf.toString('hex', from, from + DIGEST_SIZE)} is in partition ${pid}, outside the partitions of data file series ${this.#baseName}`,
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -5,10 +5,13 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
 import { ParticleType, type RawRecord } from '../../src/aerospike/types.js';
+import type { ScanBatch } from '../../src/aerospike/scan-batch.js';
+import { FieldType, MSG_HEADER_SIZE, encodeMessagesFrame } from '../../src/aerospike/wire/message.js';
 import { avroToRecord, type AvroRecord } from '../../src/avro/record-codec.js';
 import { DataFileSink, readDataFile, type Compression, type DataFileEntry, type DataFileSinkOptions } from '../../src/jobs/data-files.js';
 import { FaultyStore } from '../../src/storage/faulty.js';
 import { createStore, type ObjectStore } from '../../src/storage/index.js';
+import { recordMessage } from '../aerospike/support/fake-node.js';
 import { decodeWithAvroJs } from '../avro/avro-js.js';
 import { goldenRecords, sampleRecords } from '../avro/records.js';
 
@@ -72,6 +75,28 @@ function* plainRecords(n: number, onPull: () => void = () => undefined): Generat
 
 const records = [...goldenRecords(), ...sampleRecords(300)];
 
+/** The records as scan batches of `perBatch`, their messages in one frame body each, as a node scan delivers them. */
+function batchesOf(rs: readonly RawRecord[], perBatch: number): ScanBatch[] {
+  const out: ScanBatch[] = [];
+  for (let i = 0; i < rs.length; i += perBatch) {
+    const body = encodeMessagesFrame(rs.slice(i, i + perBatch).map((r) => recordMessage(r))).subarray(8);
+    const offsets: number[] = [];
+    const digests: number[] = [];
+    for (let at = 0; at < body.length; ) {
+      offsets.push(at);
+      const nFields = body.readUInt16BE(at + 18);
+      const nOps = body.readUInt16BE(at + 20);
+      at += MSG_HEADER_SIZE;
+      for (let f = 0; f < nFields + nOps; f++) {
+        if (f < nFields && body[at + 4] === FieldType.DIGEST) digests.push(at + 5);
+        at += 4 + body.readUInt32BE(at);
+      }
+    }
+    out.push({ body, count: offsets.length, offsets: Int32Array.from(offsets), digests: Int32Array.from(digests), bytes: body.length });
+  }
+  return out;
+}
+
 describe('data files', () => {
   it('store records in a gzip file whose entry matches the stored bytes, readable by Apache avro-js', async () => {
     const store = memoryStore();
@@ -114,6 +139,32 @@ describe('data files', () => {
       for (const f of files.slice(0, -1)) expect(f.size).toBeGreaterThan(maxFileBytes / 2);
     });
   }
+
+  it('store scan batches as the same records, rolling files over inside a batch', async () => {
+    const store = memoryStore();
+    const maxFileBytes = 16 * 1024;
+    const sink = new DataFileSink({ store, prefix: 'bk', baseName: 'test_0', compress: 'gzip', maxFileBytes, highWaterMark: 2 });
+    await pipeline(Readable.from(batchesOf(records, 120)), sink);
+    const files = sink.files();
+    expect(files.length).toBeGreaterThan(2);
+    const back: RawRecord[] = [];
+    for (const f of files) {
+      expect(f.size).toBeLessThanOrEqual(maxFileBytes);
+      back.push(...(await readBack(store, f, 'gzip')));
+    }
+    // Scans carry no last update time; everything else comes back as it was.
+    expect(back).toEqual(records.map(({ lastUpdateTime: _, ...r }) => r));
+    expect(files.reduce((n, f) => n + f.records, 0)).toBe(records.length);
+  });
+
+  it('refuse a scan batch record from outside the declared partitions, naming it', async () => {
+    const inRange = records.filter((r) => partitionId(r.digest) < 2048);
+    const outside = records.find((r) => partitionId(r.digest) >= 2048)!;
+    const sink = new DataFileSink({ store: memoryStore(), prefix: 'bk', baseName: 'test_0', compress: 'gzip', partitions: { first: 0, last: 2047 } });
+    const error = await failure(pipeline(Readable.from(batchesOf([...inRange.slice(0, 5), outside], 10)), sink));
+    expect(error.code).toBe('DATA_FILE_PARTITION_OUT_OF_SCOPE');
+    expect(error.message).toContain(outside.digest.toString('hex'));
+  });
 
   it('gzip a file as one stream, flushing only near the size limit', async () => {
     const store = memoryStore();
