@@ -63,6 +63,8 @@ const HEADER_TYPE = avro.Type.forSchema({
 });
 /** Block counts and sizes: plain JS numbers (all below 2^53). */
 const LONG_TYPE = avro.Type.forSchema('long');
+/** Bytes kept free in front of a block's values for its count and size (two longs of at most 10 bytes). */
+const BLOCK_HEAD_ROOM = 20;
 
 interface ContainerHeader {
   magic: Buffer;
@@ -80,11 +82,17 @@ export class ContainerWriter<T = RawRecord> {
   readonly header: Buffer;
   readonly #codec: ContainerCodec<T>;
   readonly #sync = randomBytes(SYNC_BYTES);
-  readonly #out = new AvroWriter(64 * 1024);
+  /** Room for a block's pending values: what the caller lets a block grow to, and one more value. */
+  readonly #capacity: number;
+  /** The pending values, from BLOCK_HEAD_ROOM on (the block's count and size go in front when it is taken). */
+  #out: AvroWriter;
   #records = 0;
 
-  constructor(codec: ContainerCodec<T>) {
+  /** `blockBytes`: about how many bytes of values the caller puts in a block (sizes the buffers). */
+  constructor(codec: ContainerCodec<T>, blockBytes = 48 * 1024) {
     this.#codec = codec;
+    this.#capacity = BLOCK_HEAD_ROOM + blockBytes + 16 * 1024 + SYNC_BYTES;
+    this.#out = this.#newBlock();
     const header: ContainerHeader = {
       magic: MAGIC,
       meta: { 'avro.schema': Buffer.from(JSON.stringify(codec.schema), 'utf8'), 'avro.codec': Buffer.from('null') },
@@ -95,7 +103,7 @@ export class ContainerWriter<T = RawRecord> {
 
   /** Bytes of the records in the unfinished block. */
   get pendingBytes(): number {
-    return this.#out.pos;
+    return this.#out.pos - BLOCK_HEAD_ROOM;
   }
 
   /** Values in the unfinished block. */
@@ -155,19 +163,31 @@ export class ContainerWriter<T = RawRecord> {
     this.#records++;
   }
 
-  /** The framed block (count, size, values, sync) of the pending values, and resets. Undefined when none are pending. */
+  /**
+   * The framed block (count, size, values, sync) of the pending values, and resets.
+   * Undefined when none are pending. The block is built in place, in front of and after
+   * the values, with no copy of them; the writer then starts a new buffer, so the
+   * returned bytes stay valid.
+   */
   takeBlock(): { bytes: Buffer; records: number } | undefined {
     if (this.#records === 0) return undefined;
-    const bytes = Buffer.concat([
-      LONG_TYPE.toBuffer(this.#records),
-      LONG_TYPE.toBuffer(this.#out.pos),
-      this.#out.buf.subarray(0, this.#out.pos),
-      this.#sync,
-    ]);
+    const out = this.#out;
+    const head = Buffer.concat([LONG_TYPE.toBuffer(this.#records), LONG_TYPE.toBuffer(out.pos - BLOCK_HEAD_ROOM)]);
+    out.ensure(SYNC_BYTES);
+    const start = BLOCK_HEAD_ROOM - head.length;
+    head.copy(out.buf, start);
+    this.#sync.copy(out.buf, out.pos);
+    const bytes = out.buf.subarray(start, out.pos + SYNC_BYTES);
     const records = this.#records;
-    this.#out.pos = 0;
+    this.#out = this.#newBlock();
     this.#records = 0;
     return { bytes, records };
+  }
+
+  #newBlock(): AvroWriter {
+    const out = new AvroWriter(this.#capacity);
+    out.pos = BLOCK_HEAD_ROOM;
+    return out;
   }
 }
 
@@ -176,13 +196,14 @@ export class ContainerWriter<T = RawRecord> {
  * even when no record comes, so an empty stream yields a valid empty file.
  */
 export class ContainerEncoder extends Transform {
-  readonly #writer = new ContainerWriter(RECORD_CODEC);
+  readonly #writer: ContainerWriter;
   readonly #blockBytes: number;
   #started = false;
 
   constructor(opts: { blockBytes?: number } = {}) {
     super({ writableObjectMode: true, readableObjectMode: false });
     this.#blockBytes = opts.blockBytes ?? DEFAULT_BLOCK_BYTES;
+    this.#writer = new ContainerWriter(RECORD_CODEC, this.#blockBytes);
   }
 
   override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -317,7 +317,7 @@ export class DataFileSink extends Writable {
   /** Declared partitions: scope[id] = 1. */
   readonly #scope: Uint8Array | undefined;
   readonly #blockBytes: number;
-  readonly #writer = new ContainerWriter(RECORD_CODEC);
+  readonly #writer: ContainerWriter;
   readonly #encoder = new WireRecordEncoder();
   /** Partitions of the records in the unfinished block (when not declared). */
   readonly #blockPartitions = new Uint8Array(PARTITION_COUNT);
@@ -342,6 +342,7 @@ export class DataFileSink extends Writable {
     this.#signal = opts.signal;
     // Blocks of at most 1/16 of a file keep files at least ~15/16 full.
     this.#blockBytes = Math.min(DEFAULT_BLOCK_BYTES, Math.max(1, Math.floor(max / 16)));
+    this.#writer = new ContainerWriter(RECORD_CODEC, this.#blockBytes);
     if (opts.partitions !== undefined) {
       this.#scope = new Uint8Array(PARTITION_COUNT);
       for (const id of partitionSetIds(opts.partitions)) this.#scope[id] = 1;
