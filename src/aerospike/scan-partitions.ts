@@ -30,6 +30,9 @@ export class PartitionProgress {
   private readonly isDone = new Uint8Array(PARTITION_COUNT);
   private readonly digests = Buffer.alloc(PARTITION_COUNT * DIGEST_SIZE);
   private doneCount = 0;
+  /** recordBatch: seenInBatch[id] === batchStamp once partition id's last digest of the batch is recorded. */
+  private readonly seenInBatch = new Uint32Array(PARTITION_COUNT);
+  private batchStamp = 0;
 
   /** Validates the cursors: ids in range, each once, a digest of its own partition. */
   constructor(cursors: readonly PartitionCursor[]) {
@@ -72,6 +75,26 @@ export class PartitionProgress {
     for (let i = 0; i < DIGEST_SIZE; i++) digests[at + i] = buf[from + i]!;
     this.hasDigest[id] = 1;
     return id;
+  }
+
+  /**
+   * Records the digests of a batch's records. A partition's records come in scan order,
+   * so only the last of each partition in the batch counts: walking the batch backwards,
+   * each partition's digest is copied once. `failures`, when given, is zeroed for every
+   * partition that had a record.
+   */
+  recordBatch(batch: ScanBatch, failures?: Uint16Array): void {
+    const { body, digests } = batch;
+    const stamp = ++this.batchStamp;
+    const seen = this.seenInBatch;
+    for (let i = batch.count - 1; i >= 0; i--) {
+      const d = digests[i]!;
+      const id = partitionIdAt(body, d);
+      if (seen[id] === stamp) continue;
+      seen[id] = stamp;
+      this.record(body, d);
+      if (failures) failures[id] = 0;
+    }
   }
 
   markDone(ids: readonly number[]): void {
@@ -147,6 +170,11 @@ export class PartitionTracker {
     this.failures[this.progress.record(buf, from)] = 0;
   }
 
+  /** A node scan produced the records of this batch. */
+  producedBatch(batch: ScanBatch): void {
+    this.progress.recordBatch(batch, this.failures);
+  }
+
   done(ids: readonly number[]): void {
     for (const id of ids) this.running[id] = 0;
     this.progress.markDone(ids);
@@ -211,8 +239,7 @@ export class ConsumedProgress {
         if (Buffer.isBuffer(entry)) {
           this.progress.record(entry);
         } else {
-          const { body, digests, count } = entry as ScanBatch;
-          for (let i = 0; i < count; i++) this.progress.record(body, digests[i]!);
+          this.progress.recordBatch(entry as ScanBatch);
         }
         this.applied++;
       }

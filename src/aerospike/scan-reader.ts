@@ -259,10 +259,9 @@ export class ScanReader extends Readable {
       return false;
     }
     if (isBatch) {
-      const { body, digests, count } = item;
-      for (let i = 0; i < count; i++) this.tracker.producedAt(body, digests[i]!);
+      this.tracker.producedBatch(item);
       this.consumed.pushedBatch(item);
-      this.stats.records += count;
+      this.stats.records += item.count;
       this.stats.bytes += item.bytes;
     } else {
       this.tracker.producedAt(item.digest, 0);
