@@ -153,6 +153,12 @@ class Meter extends Transform {
 function gzipBound(raw: number): number {
   return raw + Math.ceil(raw / 1024) + 64;
 }
+/**
+ * Output buffer of each gzip stream. zlib hands back one buffer at a time and waits for
+ * the main thread before it goes on, so with zlib's default (16 KiB) a 256 KiB block
+ * takes ~8 round trips through a main thread busy encoding, and the zlib threads idle.
+ */
+const GZIP_CHUNK_BYTES = 256 * 1024;
 /** Bytes gzip writes when it ends: the final deflate block, CRC-32 and length. */
 const GZIP_END_BYTES = 32;
 
@@ -190,7 +196,7 @@ class OutputFile {
     level: number | undefined,
     signal: AbortSignal | undefined,
   ) {
-    this.#gzip = compress === 'gzip' ? createGzip(level === undefined ? {} : { level }) : undefined;
+    this.#gzip = compress === 'gzip' ? createGzip({ chunkSize: GZIP_CHUNK_BYTES, ...(level === undefined ? {} : { level }) }) : undefined;
     const stored = store.write(key, this.#meter, { signal });
     const piped = this.#gzip ? pipeline(this.#gzip, this.#meter) : finished(this.#meter, { readable: false });
     // The store's error first: when the chain breaks because the store failed, the
