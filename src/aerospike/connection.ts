@@ -8,7 +8,8 @@
  *   the next frame is fetched while the caller works on the current one.
  *   Memory held here is therefore bounded by one frame being assembled plus what one
  *   socket read delivered after the queue became non-empty (≤ the socket's read size,
- *   64 KiB), whatever the server sends.
+ *   64 KiB, or the rest of the frame being assembled in place), whatever the server
+ *   sends.
  * - The read timeout runs only while a `readFrame()` call is waiting; a caller that stops
  *   reading (backpressure) never times out here.
  * - Any socket error, close, timeout or protocol error makes the connection unusable:
@@ -39,25 +40,38 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Bytes a socket read may deliver outside a large frame's body. */
+const READ_BYTES = 64 * 1024;
+
 export class Connection {
   private readonly parser = new FrameParser();
   private readonly queue: Frame[] = [];
   private waiter: Waiter | undefined;
   private failure: Error | undefined;
+  private readonly socket: net.Socket;
+  /** Where reads land that are not the rest of a large frame's body (their bytes are copied out). */
+  private readonly scratch = Buffer.allocUnsafe(READ_BYTES);
 
-  private constructor(
-    readonly endpoint: Endpoint,
-    private readonly socket: net.Socket,
-  ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+  private constructor(readonly endpoint: Endpoint) {
+    // The socket reads into buffers this connection hands out (readBuffer): the body of a
+    // large frame is filled by the kernel in place, with no chunk allocated and joined.
+    const socket = net.connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      noDelay: true,
+      keepAlive: true,
+      onread: { buffer: () => this.readBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+    });
     socket.on('error', (err) => this.fail(this.error(`connection failed: ${err.message}`, err)));
     socket.on('close', () => this.fail(this.error('connection closed by the server')));
+    this.socket = socket;
   }
 
   /** Connects within `connectTimeoutMs`; rejects with a ConnectionError naming host:port. */
   static open(endpoint: Endpoint, opts: { connectTimeoutMs: number }): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true, keepAlive: true });
+      const conn = new Connection(endpoint);
+      const socket = conn.socket;
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectionError(endpoint.host, endpoint.port, `no connection within ${opts.connectTimeoutMs} ms`, { code: 'TIMEOUT' }));
@@ -70,7 +84,7 @@ export class Connection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new Connection(endpoint, socket));
+        resolve(conn);
       });
     });
   }
@@ -143,13 +157,19 @@ export class Connection {
     this.fail(this.error('connection closed'));
   }
 
-  private onData(chunk: Buffer): void {
+  /** The buffer the next socket read fills: the rest of a large frame's body, or the scratch buffer. */
+  private readBuffer(): Buffer {
+    return this.parser.readTarget() ?? this.scratch;
+  }
+
+  /** `n` bytes were read into `buf` (the last readBuffer()); false pauses the socket. */
+  private onRead(n: number, buf: Uint8Array): boolean {
     let frames: Frame[];
     try {
-      frames = this.parser.push(chunk);
+      frames = buf === this.scratch ? this.parser.push(Buffer.from(this.scratch.subarray(0, n))) : this.parser.filled(n);
     } catch (err) {
       this.fail(err as Error);
-      return;
+      return false;
     }
     for (const frame of frames) {
       const w = this.waiter;
@@ -161,7 +181,9 @@ export class Connection {
         this.queue.push(frame);
       }
     }
-    if (this.queue.length > 0) this.socket.pause();
+    if (this.queue.length === 0) return true;
+    this.socket.pause();
+    return false;
   }
 
   private fail(err: Error): void {

@@ -71,28 +71,65 @@ export function decompressFrame(body: Buffer): Frame {
   return { type: header.type, body: inner.subarray(PROTO_HEADER_SIZE) };
 }
 
+/** Bodies at least this large are assembled in a buffer of their own, which a socket can read straight into (readTarget). */
+const DIRECT_BODY_BYTES = 64 * 1024;
+
 /**
  * Cuts a byte stream into whole frames, whatever the TCP segmentation: a frame split
  * over several chunks is assembled, several frames in one chunk are all returned.
  * Compressed frames are returned already unwrapped.
+ *
+ * A large frame (a scan reply, ~1 MiB) is assembled in place: once its header is seen,
+ * its body gets a buffer of its own. `push()` copies later chunks into it; a reader that
+ * asks `readTarget()` where to read can have the socket write the rest of the body
+ * there directly (`filled()`), so the bulk of a scan is never copied in user space.
  */
 export class FrameParser {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Bytes needed before the next frame can be complete. */
   private need = PROTO_HEADER_SIZE;
+  /** The large frame being assembled in place: `fill` bytes of its body are there. */
+  private direct: { type: number; body: Buffer; fill: number } | undefined;
 
   /** Bytes received but not yet returned as a frame. */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.pendingBytes + (this.direct ? PROTO_HEADER_SIZE + this.direct.fill : 0);
+  }
+
+  /** Where the next bytes of the stream go without a copy (the rest of a large frame's body), or undefined: then `push()` them. */
+  readTarget(): Buffer | undefined {
+    const d = this.direct;
+    return d ? d.body.subarray(d.fill) : undefined;
+  }
+
+  /** `n` bytes of the stream were written at the start of the last `readTarget()`; returns the frame they completed, if any. */
+  filled(n: number): Frame[] {
+    const d = this.direct;
+    if (!d || n > d.body.length - d.fill) throw new RangeError(`filled(${n}) past the frame being assembled`);
+    d.fill += n;
+    if (d.fill < d.body.length) return [];
+    this.direct = undefined;
+    return [frameOf(d.type, d.body)];
   }
 
   push(chunk: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    const d = this.direct;
+    if (d) {
+      const take = Math.min(chunk.length, d.body.length - d.fill);
+      chunk.copy(d.body, d.fill, 0, take);
+      d.fill += take;
+      if (d.fill < d.body.length) return frames;
+      this.direct = undefined;
+      frames.push(frameOf(d.type, d.body));
+      if (take === chunk.length) return frames;
+      chunk = chunk.subarray(take);
+    }
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    // A large frame arrives in many chunks: join them once, when all of it is here.
-    if (this.pendingBytes < this.need) return [];
-    const frames: Frame[] = [];
+    // A frame split over chunks is joined once, when all of it is here (or, when large, assembled in place).
+    if (this.pendingBytes < this.need) return frames;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     let offset = 0;
     this.need = PROTO_HEADER_SIZE;
@@ -100,11 +137,17 @@ export class FrameParser {
       const { type, size } = decodeProtoHeader(buf, offset);
       const end = offset + PROTO_HEADER_SIZE + size;
       if (end > buf.length) {
-        this.need = end - offset;
+        if (size >= DIRECT_BODY_BYTES) {
+          const body = Buffer.allocUnsafe(size);
+          const have = buf.copy(body, 0, offset + PROTO_HEADER_SIZE);
+          this.direct = { type, body, fill: have };
+          offset = buf.length;
+        } else {
+          this.need = end - offset;
+        }
         break;
       }
-      const body = buf.subarray(offset + PROTO_HEADER_SIZE, end);
-      frames.push(type === ProtoType.COMPRESSED ? decompressFrame(body) : { type, body });
+      frames.push(frameOf(type, buf.subarray(offset + PROTO_HEADER_SIZE, end)));
       offset = end;
     }
     const rest = buf.subarray(offset);
@@ -112,4 +155,8 @@ export class FrameParser {
     this.pendingBytes = rest.length;
     return frames;
   }
+}
+
+function frameOf(type: number, body: Buffer): Frame {
+  return type === ProtoType.COMPRESSED ? decompressFrame(body) : { type, body };
 }

@@ -37,6 +37,44 @@ describe('proto framing', () => {
     }
   });
 
+  it('assembles large frames in place when the reader reads straight into them', () => {
+    // Large frames (random bodies of 64 KiB to 300 KiB) among small ones, read in chunks as a socket would.
+    const bodies = [100, 70_000, 5, 300_000, 65_536, 65_535, 12].map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff)));
+    const stream = Buffer.concat(bodies.map((b) => encodeFrame(ProtoType.MESSAGE, b)));
+    for (const readSize of [1, 9, 1000, 64 * 1024, stream.length]) {
+      const parser = new FrameParser();
+      const got: Buffer[] = [];
+      const targets = new Set<ArrayBufferLike>();
+      for (let at = 0; at < stream.length; ) {
+        const target = parser.readTarget();
+        const n = Math.min(readSize, stream.length - at, target?.length ?? Infinity);
+        let frames;
+        if (target) {
+          targets.add(target.buffer);
+          stream.copy(target, 0, at, at + n);
+          frames = parser.filled(n);
+        } else {
+          frames = parser.push(stream.subarray(at, at + n));
+        }
+        at += n;
+        for (const f of frames) got.push(f.body);
+      }
+      expect(got.map((b) => b.toString('hex'))).toEqual(bodies.map((b) => b.toString('hex')));
+      expect(parser.bufferedBytes).toBe(0);
+      // The bodies of 64 KiB and more were the buffers read into (no copy after the read).
+      const large = got.filter((b) => b.length >= 64 * 1024);
+      if (readSize < 64 * 1024) for (const b of large) expect(targets.has(b.buffer)).toBe(true);
+    }
+  });
+
+  it('refuses a fill past the frame being assembled', () => {
+    const parser = new FrameParser();
+    const frame = encodeFrame(ProtoType.MESSAGE, Buffer.alloc(100_000));
+    parser.push(frame.subarray(0, 10));
+    expect(parser.readTarget()!.length).toBe(100_000 - 2);
+    expect(() => parser.filled(100_000)).toThrow(RangeError);
+  });
+
   it('unwraps compressed frames', () => {
     const inner = scan[0]!.frame;
     const body = Buffer.alloc(8);
