@@ -4,8 +4,9 @@
  * longs (they travel as two 32-bit halves), no JS strings for STRING values (their
  * raw bytes are written after an isUtf8 check, and read back as views).
  *
- * The value writers take a byte range (src, from, to), and are exported, so that
- * wire-record.ts encodes scan records straight from the reply frame with the same code.
+ * The value writers (put*) take a byte range (src, from, to) and an output offset, and
+ * are exported, so that wire-record.ts encodes scan records straight from the reply
+ * frame with the same code.
  *
  * Contract (test/avro/record-binary.test.ts):
  * - `writeRecord(w, r)` appends exactly the bytes avsc writes for
@@ -57,37 +58,47 @@ export class AvroReader {
 
 // ---------------------------------------------------------------------------
 // Encoding
+//
+// The put* functions write at buf[pos] and return the offset just past what they wrote;
+// the caller has made room for it (they never grow anything; valueBound says how much a
+// value takes). The write* functions are the same on an AvroWriter, with an ensure each.
+// wire-record.ts makes room once per record, writes the common values itself and the
+// others with putBinValue / putKey, with the offset in a local variable.
 
-/** Zig-zag varint of a non-negative safe integer (lengths, branch indexes, uint32s). */
-export function writeCount(w: AvroWriter, n: number): void {
-  w.ensure(10);
-  const buf = w.buf;
-  let pos = w.pos;
-  let z = n * 2;
-  if (z < 0x80) {
-    buf[pos++] = z;
-  } else if (z < 0x1_0000_0000) {
+/** Zig-zag varint of a non-negative safe integer (lengths, branch indexes, uint32s): at most 8 bytes, 5 below 2^32. */
+export function putCount(buf: Buffer, pos: number, n: number): number {
+  if (n < 64) {
+    buf[pos] = n * 2;
+    return pos + 1;
+  }
+  return putLongCount(buf, pos, n * 2);
+}
+
+/** putCount of n >= 64, zig-zagged: `z` = 2n. */
+function putLongCount(buf: Buffer, pos: number, z: number): number {
+  if (z < 0x1_0000_0000) {
     z >>>= 0;
     while (z > 0x7f) {
       buf[pos++] = (z & 0x7f) | 0x80;
       z >>>= 7;
     }
-    buf[pos++] = z;
   } else {
     while (z >= 0x80) {
       buf[pos++] = (z % 0x80) | 0x80;
       z = Math.floor(z / 0x80);
     }
-    buf[pos++] = z;
   }
-  w.pos = pos;
+  buf[pos] = z;
+  return pos + 1;
 }
 
-/** Zig-zag varint of the signed 64-bit value `hi`:`lo` (hi signed or not, lo unsigned; only the bits matter). */
-function writeLongBits(w: AvroWriter, hi: number, lo: number): void {
-  w.ensure(10);
-  const buf = w.buf;
-  let pos = w.pos;
+function writeCount(w: AvroWriter, n: number): void {
+  w.ensure(8);
+  w.pos = putCount(w.buf, w.pos, n);
+}
+
+/** Zig-zag varint of the signed 64-bit value `hi`:`lo` (hi signed or not, lo unsigned; only the bits matter): at most 10 bytes. */
+export function putLongBits(buf: Buffer, pos: number, hi: number, lo: number): number {
   const sign = hi >> 31;
   let zhi = (((hi << 1) | (lo >>> 31)) ^ sign) >>> 0;
   let zlo = ((lo << 1) ^ sign) >>> 0;
@@ -100,15 +111,15 @@ function writeLongBits(w: AvroWriter, hi: number, lo: number): void {
     buf[pos++] = (zlo & 0x7f) | 0x80;
     zlo >>>= 7;
   }
-  buf[pos++] = zlo;
-  w.pos = pos;
+  buf[pos] = zlo;
+  return pos + 1;
 }
 
-/** Avro long of the 8 big-endian two's complement bytes at src[off]. */
-function writeInt64BE(w: AvroWriter, src: Buffer, off: number): void {
+/** Avro long of the 8 big-endian two's complement bytes at src[off]: at most 10 bytes. */
+function putInt64BE(buf: Buffer, pos: number, src: Buffer, off: number): number {
   const hi = (src[off]! << 24) | (src[off + 1]! << 16) | (src[off + 2]! << 8) | src[off + 3]!;
   const lo = ((src[off + 4]! << 24) | (src[off + 5]! << 16) | (src[off + 6]! << 8) | src[off + 7]!) >>> 0;
-  writeLongBits(w, hi, lo);
+  return putLongBits(buf, pos, hi, lo);
 }
 
 const SCRATCH = Buffer.alloc(8);
@@ -116,33 +127,52 @@ const SCRATCH = Buffer.alloc(8);
 function writeBigLong(w: AvroWriter, n: bigint): void {
   if (typeof n !== 'bigint' || n < -(2n ** 63n) || n >= 2n ** 63n) throw new RecordCodecError(`last update time ${String(n)} is not a signed 64-bit integer`);
   SCRATCH.writeBigInt64BE(n, 0);
-  writeInt64BE(w, SCRATCH, 0);
+  w.ensure(10);
+  w.pos = putInt64BE(w.buf, w.pos, SCRATCH, 0);
 }
 
 /**
- * Copies src[from, to) into w: a JS loop for short values (cheaper than a call into
- * C++), else a native copy (for a range that is not all of src, Buffer#copy makes a
- * Uint8Array view: the one allocation left, for values over 48 bytes only).
+ * Longest copy made by a JS loop: below it the loop is cheaper than a call into C++,
+ * above it a native copy (measured on Node 20: a 32-byte loop costs what a set() does).
  */
-export function writeRaw(w: AvroWriter, src: Buffer, from: number, to: number): void {
+const COPY_LOOP_MAX = 32;
+
+/**
+ * Copies src[from, to). A range that is not all of src goes to TypedArray#set as a
+ * Uint8Array view: cheaper than Buffer#copy or subarray, which make the same view and more.
+ */
+function putRaw(buf: Buffer, pos: number, src: Buffer, from: number, to: number): number {
   const n = to - from;
-  w.ensure(n);
-  const buf = w.buf;
-  const pos = w.pos;
-  if (n <= 48) {
+  if (n <= COPY_LOOP_MAX) {
     for (let i = 0; i < n; i++) buf[pos + i] = src[from + i]!;
   } else if (from === 0 && to === src.length) {
     buf.set(src, pos);
   } else {
-    src.copy(buf, pos, from, to);
+    buf.set(new Uint8Array(src.buffer, src.byteOffset + from, n), pos);
   }
-  w.pos = pos + n;
+  return pos + n;
 }
 
 /** Avro bytes: length, then the bytes src[from, to). */
-function writeBytes(w: AvroWriter, src: Buffer, from: number, to: number): void {
-  writeCount(w, to - from);
-  writeRaw(w, src, from, to);
+function putBytes(buf: Buffer, pos: number, src: Buffer, from: number, to: number): number {
+  return putRaw(buf, putCount(buf, pos, to - from), src, from, to);
+}
+
+/**
+ * Avro string of the bytes src[from, to) if they are UTF-8, else -1 (with bytes written
+ * past pos). A short value is copied and checked in one loop.
+ */
+function putUtf8(buf: Buffer, pos: number, src: Buffer, from: number, to: number): number {
+  const n = to - from;
+  const start = putCount(buf, pos, n);
+  if (n <= COPY_LOOP_MAX) {
+    let bits = 0;
+    for (let i = 0; i < n; i++) bits |= buf[start + i] = src[from + i]!;
+    if (bits < 0x80) return start + n;
+  } else {
+    putRaw(buf, start, src, from, to);
+  }
+  return utf8(buf, start, start + n) ? start + n : -1;
 }
 
 /**
@@ -217,143 +247,154 @@ export function writeString(w: AvroWriter, s: string): void {
   w.pos = pos;
 }
 
-export function writeByte(w: AvroWriter, b: number): void {
+function writeByte(w: AvroWriter, b: number): void {
   w.ensure(1);
   w.buf[w.pos++] = b;
 }
 
-/** Union branch `index` (< 64: one byte) then a Particle record of the bytes src[from, to). */
-function writeParticle(w: AvroWriter, index: number, type: number, src: Buffer, from: number, to: number): void {
-  writeByte(w, index << 1);
-  if (type >= 0) writeCount(w, type);
-  else writeLongBits(w, -1, type >>> 0); // only a user key's type can be negative
-  writeBytes(w, src, from, to);
+/** Union branch `index` (< 64: one byte) then a Particle record of the bytes src[from, to): at most 11 bytes and the value. */
+function putParticle(buf: Buffer, pos: number, index: number, type: number, src: Buffer, from: number, to: number): number {
+  buf[pos] = index << 1;
+  if (type >= 0) pos = putCount(buf, pos + 1, type);
+  else pos = putLongBits(buf, pos + 1, -1, type >>> 0); // only a user key's type can be negative
+  return putBytes(buf, pos, src, from, to);
 }
 
 // Branch indexes of the bin value union and of the user key union (schemas.ts).
-const V_LONG = 0;
-const V_DOUBLE = 1;
-const V_STRING = 2;
-const V_BOOLEAN = 3;
-const V_BYTES = 4;
-const V_LIST = 5;
-const V_MAP = 6;
+export const V_LONG = 0;
+export const V_DOUBLE = 1;
+export const V_STRING = 2;
+export const V_BOOLEAN = 3;
+export const V_BYTES = 4;
+export const V_LIST = 5;
+export const V_MAP = 6;
 const V_GEOJSON = 7;
-const V_HLL = 8;
+export const V_HLL = 8;
 const V_PARTICLE = 9;
-const K_LONG = 1;
-const K_STRING = 2;
-const K_BYTES = 3;
+export const K_LONG = 1;
+export const K_STRING = 2;
+export const K_BYTES = 3;
 const K_PARTICLE = 4;
 
 /**
- * Whether the 8 bytes at v[at] are kept as a double, i.e. a JS number holds them:
- * anything but a NaN other than 0x7ff8000000000000.
+ * Most bytes putBinValue and putKey write for a value of `n` bytes: the value's bytes
+ * after at most 11 (union branch, particle type up to an int32, length up to 2^32), or for
+ * a GeoJSON of c cells and a j-byte JSON (n = 3 + 8c + j) at most 12 + 10c + j (a cell
+ * is a long of up to 10 bytes). Both are under 2n + 16.
  */
-function isExactDouble(v: Buffer, at = 0): boolean {
-  const hi = (v[at]! << 24) | (v[at + 1]! << 16) | (v[at + 2]! << 8) | v[at + 3]!;
+export function valueBound(n: number): number {
+  return 2 * n + 16;
+}
+
+/**
+ * Whether the double of bits `hi`:`lo` (as two int32s) is kept as it is, i.e. a JS number
+ * holds it: anything but a NaN other than 0x7ff8000000000000.
+ */
+export function isExactBits(hi: number, lo: number): boolean {
   if ((hi & 0x7ff00000) !== 0x7ff00000) return true; // finite
-  const mantissaHi = hi & 0x000fffff;
-  const lo = v[at + 4]! | v[at + 5]! | v[at + 6]! | v[at + 7]!;
-  if (mantissaHi === 0 && lo === 0) return true; // ±Infinity
+  if ((hi & 0x000fffff) === 0 && lo === 0) return true; // ±Infinity
   return hi === 0x7ff80000 && lo === 0; // the canonical NaN
 }
 
-/** GeoJSON value src[from, to) as flags/cells/json, or false if the bytes are not exactly that (then nothing is written). */
-function writeGeoJson(w: AvroWriter, src: Buffer, from: number, to: number): boolean {
-  if (to - from < GEO_PREFIX_BYTES) return false;
-  const count = (src[from + 1]! << 8) | src[from + 2]!;
-  const jsonStart = from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * count;
-  if (jsonStart > to) return false;
-  if (!utf8(src, jsonStart, to)) return false;
-  writeByte(w, V_GEOJSON << 1);
-  writeCount(w, src[from]!);
-  if (count > 0) {
-    writeCount(w, count);
-    for (let i = 0; i < count; i++) writeInt64BE(w, src, from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
-  }
-  writeByte(w, 0);
-  writeBytes(w, src, jsonStart, to);
-  return true;
+/** isExactBits of the 8 big-endian bytes at v[at]. */
+function isExactDouble(v: Buffer, at = 0): boolean {
+  const hi = (v[at]! << 24) | (v[at + 1]! << 16) | (v[at + 2]! << 8) | v[at + 3]!;
+  const lo = (v[at + 4]! << 24) | (v[at + 5]! << 16) | (v[at + 6]! << 8) | v[at + 7]!;
+  return isExactBits(hi, lo);
 }
 
-/** A bin value: particle type `type`, raw bytes src[from, to). */
-export function writeBinValue(w: AvroWriter, type: number, src: Buffer, from: number, to: number): void {
+/** GeoJSON value src[from, to) as flags/cells/json, or -1 if the bytes are not exactly that. */
+function putGeoJson(buf: Buffer, pos: number, src: Buffer, from: number, to: number): number {
+  if (to - from < GEO_PREFIX_BYTES) return -1;
+  const count = (src[from + 1]! << 8) | src[from + 2]!;
+  const jsonStart = from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * count;
+  if (jsonStart > to) return -1;
+  if (!utf8(src, jsonStart, to)) return -1;
+  buf[pos] = V_GEOJSON << 1;
+  pos = putCount(buf, pos + 1, src[from]!);
+  if (count > 0) {
+    pos = putCount(buf, pos, count);
+    for (let i = 0; i < count; i++) pos = putInt64BE(buf, pos, src, from + GEO_PREFIX_BYTES + GEO_CELL_BYTES * i);
+  }
+  buf[pos] = 0;
+  return putBytes(buf, pos + 1, src, jsonStart, to);
+}
+
+/** A bin value: particle type `type`, raw bytes src[from, to); at most valueBound(to - from) bytes. */
+export function putBinValue(buf: Buffer, pos: number, type: number, src: Buffer, from: number, to: number): number {
   switch (type) {
     case ParticleType.INTEGER:
       if (to - from === 8) {
-        writeByte(w, V_LONG << 1);
-        writeInt64BE(w, src, from);
-        return;
+        buf[pos] = V_LONG << 1;
+        return putInt64BE(buf, pos + 1, src, from);
       }
       break;
     case ParticleType.FLOAT:
       if (to - from === 8 && isExactDouble(src, from)) {
-        w.ensure(9);
-        const buf = w.buf;
-        const pos = w.pos;
         buf[pos] = V_DOUBLE << 1;
         for (let i = 0; i < 8; i++) buf[pos + 1 + i] = src[from + 7 - i]!;
-        w.pos = pos + 9;
-        return;
+        return pos + 9;
       }
       break;
-    case ParticleType.STRING:
-      if (utf8(src, from, to)) {
-        writeByte(w, V_STRING << 1);
-        writeBytes(w, src, from, to);
-        return;
+    case ParticleType.STRING: {
+      const end = putUtf8(buf, pos + 1, src, from, to);
+      if (end >= 0) {
+        buf[pos] = V_STRING << 1;
+        return end;
       }
       break;
+    }
     case ParticleType.BOOL:
       if (to - from === 1 && src[from]! <= 1) {
-        w.ensure(2);
-        w.buf[w.pos] = V_BOOLEAN << 1;
-        w.buf[w.pos + 1] = src[from]!;
-        w.pos += 2;
-        return;
+        buf[pos] = V_BOOLEAN << 1;
+        buf[pos + 1] = src[from]!;
+        return pos + 2;
       }
       break;
     case ParticleType.BLOB:
-      writeByte(w, V_BYTES << 1);
-      writeBytes(w, src, from, to);
-      return;
+      buf[pos] = V_BYTES << 1;
+      return putBytes(buf, pos + 1, src, from, to);
     case ParticleType.LIST:
-      writeByte(w, V_LIST << 1);
-      writeBytes(w, src, from, to);
-      return;
+      buf[pos] = V_LIST << 1;
+      return putBytes(buf, pos + 1, src, from, to);
     case ParticleType.MAP:
-      writeByte(w, V_MAP << 1);
-      writeBytes(w, src, from, to);
-      return;
-    case ParticleType.GEOJSON:
-      if (writeGeoJson(w, src, from, to)) return;
+      buf[pos] = V_MAP << 1;
+      return putBytes(buf, pos + 1, src, from, to);
+    case ParticleType.GEOJSON: {
+      const end = putGeoJson(buf, pos, src, from, to);
+      if (end >= 0) return end;
       break;
+    }
     case ParticleType.HLL:
-      writeByte(w, V_HLL << 1);
-      writeBytes(w, src, from, to);
-      return;
+      buf[pos] = V_HLL << 1;
+      return putBytes(buf, pos + 1, src, from, to);
   }
-  writeParticle(w, V_PARTICLE, type, src, from, to);
+  return putParticle(buf, pos, V_PARTICLE, type, src, from, to);
 }
 
-/** A user key (the union's non-null branches): particle type `type`, raw bytes src[from, to). */
-export function writeKey(w: AvroWriter, type: number, src: Buffer, from: number, to: number): void {
+/**
+ * A user key (the union's non-null branches): particle type `type`, raw bytes src[from, to);
+ * at most valueBound(to - from) bytes. Throws before writing if `type` is not an Avro int.
+ */
+export function putKey(buf: Buffer, pos: number, type: number, src: Buffer, from: number, to: number): number {
   if (type === ParticleType.INTEGER && to - from === 8) {
-    writeByte(w, K_LONG << 1);
-    writeInt64BE(w, src, from);
-  } else if (type === ParticleType.STRING && utf8(src, from, to)) {
-    writeByte(w, K_STRING << 1);
-    writeBytes(w, src, from, to);
-  } else if (type === ParticleType.BLOB) {
-    writeByte(w, K_BYTES << 1);
-    writeBytes(w, src, from, to);
-  } else {
-    if (!Number.isInteger(type) || type < -0x8000_0000 || type > 0x7fff_ffff) {
-      throw new RecordCodecError(`user key particle type ${type} is not an Avro int`);
-    }
-    writeParticle(w, K_PARTICLE, type, src, from, to);
+    buf[pos] = K_LONG << 1;
+    return putInt64BE(buf, pos + 1, src, from);
   }
+  if (type === ParticleType.STRING) {
+    const end = putUtf8(buf, pos + 1, src, from, to);
+    if (end >= 0) {
+      buf[pos] = K_STRING << 1;
+      return end;
+    }
+  } else if (type === ParticleType.BLOB) {
+    buf[pos] = K_BYTES << 1;
+    return putBytes(buf, pos + 1, src, from, to);
+  }
+  if (!Number.isInteger(type) || type < -0x8000_0000 || type > 0x7fff_ffff) {
+    throw new RecordCodecError(`user key particle type ${type} is not an Avro int`);
+  }
+  return putParticle(buf, pos, K_PARTICLE, type, src, from, to);
 }
 
 function checkUint32(what: string, n: number): void {
@@ -375,10 +416,15 @@ export function writeRecord(w: AvroWriter, r: RawRecord): void {
   }
   writeString(w, r.namespace);
   writeString(w, r.set);
-  writeRaw(w, r.digest, 0, DIGEST_BYTES);
+  w.ensure(DIGEST_BYTES);
+  w.pos = putRaw(w.buf, w.pos, r.digest, 0, DIGEST_BYTES);
   const key = r.userKey;
-  if (key) writeKey(w, key.type, key.bytes, 0, key.bytes.length);
-  else writeByte(w, 0);
+  if (key) {
+    w.ensure(valueBound(key.bytes.length));
+    w.pos = putKey(w.buf, w.pos, key.type, key.bytes, 0, key.bytes.length);
+  } else {
+    writeByte(w, 0);
+  }
   writeCount(w, r.generation);
   writeCount(w, r.voidTime);
   if (r.lastUpdateTime === undefined) {
@@ -392,7 +438,8 @@ export function writeRecord(w: AvroWriter, r: RawRecord): void {
     for (let i = 0; i < bins.length; i++) {
       const b = bins[i]!;
       writeString(w, b.name);
-      writeBinValue(w, b.type, b.value, 0, b.value.length);
+      w.ensure(valueBound(b.value.length));
+      w.pos = putBinValue(w.buf, w.pos, b.type, b.value, 0, b.value.length);
     }
   }
   writeByte(w, 0);

@@ -397,6 +397,94 @@ describe('WireRecordEncoder', () => {
     expectSameAsDecoder(encoder, message([nsField('test'), digest, setField('')], [], 0xffff_ffff, 0xffff_ffff), 0);
   });
 
+  it('copies and checks values of every length around its copy loops: 4 bytes at a time, the last 4 overlapping, native past 128', () => {
+    const encoder = new WireRecordEncoder();
+    const lengths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 63, 64, 65, 126, 127, 128, 129, 130, 200];
+    for (const n of lengths) {
+      const ascii = Buffer.alloc(n, 'abcdefg');
+      // A non-ASCII or invalid byte at each end and in the middle: the overlapping last word and the byte loop must see it.
+      const variants = [ascii];
+      for (const at of new Set([0, n >> 1, n - 1].filter((i) => i >= 0))) {
+        for (const byte of [0xff, 0x80]) {
+          const v = Buffer.from(ascii);
+          v[at] = byte;
+          variants.push(v);
+        }
+      }
+      if (n >= 2) variants.push(Buffer.concat([Buffer.alloc(n - 2, 'a'), text('é')]));
+      if (n >= 3) variants.push(Buffer.concat([text('€'), Buffer.alloc(n - 3, 'a')]));
+      for (const v of variants) {
+        const ops = [ParticleType.STRING, ParticleType.BLOB, ParticleType.LIST, ParticleType.MAP, ParticleType.HLL, 200].map((t) => op(`t${t}`, t, v));
+        for (const key of [keyField(ParticleType.STRING, v), keyField(ParticleType.BLOB, v)]) {
+          expectSameAsDecoder(encoder, message([nsField('test'), digestField(), key], ops), 0);
+        }
+      }
+    }
+  });
+
+  it('compares cached names of every length byte by byte', () => {
+    // A name, then the same name with one byte changed: the encoder must see every byte change.
+    const encoder = new WireRecordEncoder();
+    for (let n = 1; n <= 12; n++) {
+      const name = Buffer.alloc(n, 'abcdefghijkl');
+      for (let at = 0; at < n; at++) {
+        const changed = Buffer.from(name);
+        changed[at] = 0x5a;
+        for (const names of [name, changed, name]) {
+          const body = message([nsField(names), digestField(), setField(names)], [op(names, ParticleType.INTEGER, Buffer.alloc(8, at)), op('b', ParticleType.BOOL, bytes('01'))]);
+          expectSameAsDecoder(encoder, body, 0);
+        }
+      }
+    }
+  });
+
+  it('reads frames and writes buffers at any byte offset, and follows the writer when it changes buffers', () => {
+    const encoder = new WireRecordEncoder();
+    const m = message([nsField('test'), digestField(), setField('users'), keyField(ParticleType.INTEGER, bytes('0000000000000102'))], [
+      op('a', ParticleType.INTEGER, bytes('fffffffffffffffe')),
+      op('f', ParticleType.FLOAT, bytes('400921fb54442d18')),
+      op('s', ParticleType.STRING, 'some text'),
+      op('b', ParticleType.BLOB, Buffer.alloc(100, 0xab)),
+    ]);
+    for (const shift of [0, 1, 2, 3, 5]) {
+      // The message inside a larger ArrayBuffer, `shift` bytes in, and again after itself.
+      const space = new ArrayBuffer(shift + 2 * m.length + 7);
+      const body = Buffer.from(space, shift, 2 * m.length);
+      m.copy(body, 0);
+      m.copy(body, m.length);
+      const w = new AvroWriter(8);
+      for (const at of [0, m.length]) expectSameAsDecoder(encoder, body, at, w);
+      // Two writers in turn (a container starts a new one per block), one at an odd offset of its ArrayBuffer.
+      const other = new AvroWriter(8);
+      other.buf = Buffer.from(new ArrayBuffer(4096 + shift), shift, 4096);
+      for (const writer of [w, other, w, other]) expectSameAsDecoder(encoder, body, m.length, writer);
+    }
+  });
+
+  it('makes room for the whole record whatever room the writer has left', () => {
+    // The writer grows once per record, to a bound: writers with every capacity up to the
+    // record's size must still get all of it. Records where one value outgrows its wire
+    // bytes the most: GeoJSON cells (8 bytes → up to 10), names with invalid UTF-8 (1 byte
+    // → 3), a Particle key, longs (8 bytes → 10), generation and void time (4 → 5), no bins.
+    const cells = Buffer.concat([bytes('07000d'), ...new Array<Buffer>(13).fill(bytes('8000000000000000')), text('{}')]);
+    const records = [
+      message([digestField()], [op('g', ParticleType.GEOJSON, cells)]),
+      message([nsField(Buffer.alloc(40, 0xff)), digestField(), setField(Buffer.alloc(30, 0x80))], [op(Buffer.alloc(50, 0xfe), ParticleType.INTEGER, Buffer.alloc(8, 0x80))]),
+      message([digestField(), keyField(255, Buffer.alloc(0))], [op('', 255, Buffer.alloc(0)), op('i', ParticleType.INTEGER, bytes('7fffffffffffffff'))]),
+      message([digestField()], [], 0xffff_ffff, 0xffff_ffff),
+    ];
+    for (const body of records) {
+      const encoder = new WireRecordEncoder();
+      const expected = viaDecoder(body, 0);
+      if ('error' in expected) throw expected.error;
+      for (let capacity = 0; capacity <= expected.bytes.length; capacity++) {
+        const w = new AvroWriter(1);
+        w.buf = Buffer.alloc(capacity);
+        expectSameAsDecoder(encoder, body, 0, w);
+      }
+    }
+  });
+
   it('reads the record back as the decoder decodes it, invalid UTF-8 names as U+FFFD', () => {
     const encoder = new WireRecordEncoder();
     const body = message([nsField(bytes('6eff')), digestField(), setField(bytes('c3')), keyField(ParticleType.STRING, bytes('6bff'))], [op(bytes('61ff62'), ParticleType.STRING, bytes('ff'))]);
@@ -481,6 +569,8 @@ describe('WireRecordEncoder', () => {
       expectSameAsDecoder(encoder, body, 0);
     }
     expect(() => encoder.write(new AvroWriter(), bad[0]![0], 0)).toThrow(ProtocolError);
+    // Offsets with no header at them: past the end, 1 byte short, not an integer.
+    for (const at of [good.length, good.length - MSG_HEADER_SIZE + 1, 0.5]) expectSameAsDecoder(encoder, good, at);
     // The encoder is still fine afterwards.
     expectSameAsDecoder(encoder, good, 0);
   });
