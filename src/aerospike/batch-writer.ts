@@ -1,5 +1,8 @@
 /**
- * Writes RawRecords back to the cluster, byte for byte, as an object-mode Writable.
+ * Writes RawRecords back to the cluster, byte for byte, as an object-mode Writable. It
+ * also takes WireRows (batch-request.ts): rows of backup records decoded straight from a
+ * data file, which go to the request with one copy (restore writes those); `namespace`
+ * and `sendKey` are for RawRecords only (WireRows carry their namespace and keys).
  *
  * Records are grouped by the master node of their partition and sent as batch writes
  * (batch-request.ts) of up to `batchSize` rows. Each node has at most
@@ -7,14 +10,16 @@
  * Writable's callback is held until a batch of that node completes, so a fast source
  * waits instead of filling memory. The callback is held too while maxInFlightPerNode ×
  * batchSize rows wait for a retry (a node down, a partition without master). Bound: per
- * node, maxInFlightPerNode × batchSize rows in flight plus batchSize queued; as many
- * waiting for a retry; plus the Writable's own highWaterMark.
+ * node, maxInFlightPerNode × batchSize rows in flight plus batchSize queued (or the rows
+ * of the last WireRows chunk, which are queued at once); as many waiting for a retry;
+ * plus the Writable's own highWaterMark (in chunks).
  *
  * Partial batches go out on the next turn of the event loop when the node has a free
  * slot: a slow source sees low latency, a fast one full batches.
  *
- * Results: every record written to the stream gets exactly one `onResult` call (unless
- * the stream is destroyed first), and `final` waits for all of them.
+ * Results: every record written to the stream, and every row of WireRows, gets exactly
+ * one `onResult` call (unless the stream is destroyed first), and `final` waits for all
+ * of them.
  *   written  the server applied the write
  *   fresher  policy generation-greater, and the stored record's generation is not lower
  *            than the backup's (result GENERATION)
@@ -41,7 +46,17 @@
  * the server is the server's own (a write increments it), as with asrestore.
  */
 import { Writable } from 'node:stream';
-import { NameCache, restoreTtl, citrusleafNow, encodeBatchWrite, readBatchReply, type BatchWriteRow } from './batch-request.js';
+import {
+  NameCache,
+  RowBuffer,
+  WireRows,
+  appendRecordRow,
+  citrusleafNow,
+  encodeRowsRequest,
+  patchRow,
+  readBatchReply,
+  restoreTtl,
+} from './batch-request.js';
 import type { Cluster } from './cluster.js';
 import { NamespaceNotFoundError } from '../errors.js';
 import { ClusterError, ConnectionError } from './errors.js';
@@ -56,7 +71,8 @@ export type WritePolicy = 'generation-greater' | 'create-only' | 'replace' | 'ig
 export type WriteOutcome = 'written' | 'fresher' | 'exists' | 'expired' | 'failed';
 
 export interface WriteResult {
-  record: RawRecord;
+  /** The record written; for a row of WireRows, built from the row's bytes when read (without lastUpdateTime). */
+  readonly record: RawRecord;
   outcome: WriteOutcome;
   resultCode: number;
 }
@@ -79,6 +95,8 @@ export interface BatchWriterOptions {
   timeoutMs?: number;
   /** Retries of a row after transient failures; default 5. */
   maxRetries?: number;
+  /** Chunks (records or WireRows) the Writable buffers; default 16. */
+  highWaterMark?: number;
 }
 
 /** Client-side result codes (the C client's values) for rows the server never answered. */
@@ -88,9 +106,31 @@ export const ClientResultCode = {
   TIMEOUT: ResultCode.TIMEOUT,
 } as const;
 
+/** A record or row accepted and not yet reported. */
 interface Pending {
-  record: RawRecord;
+  /** The record, or undefined for row `row` of `rows`. */
+  record: RawRecord | undefined;
+  rows: WireRows | undefined;
+  row: number;
+  namespace: string;
+  partition: number;
   attempts: number;
+}
+
+/** The result of a row of WireRows: its record is built from the row's bytes only if asked for. */
+class RowResult implements WriteResult {
+  readonly #rows: WireRows;
+  readonly #row: number;
+  #record: RawRecord | undefined;
+
+  constructor(rows: WireRows, row: number, readonly outcome: WriteOutcome, readonly resultCode: number) {
+    this.#rows = rows;
+    this.#row = row;
+  }
+
+  get record(): RawRecord {
+    return (this.#record ??= this.#rows.record(this.#row));
+  }
 }
 
 interface NodeQueue {
@@ -136,15 +176,23 @@ export class BatchWriter extends Writable {
   private stopped = false;
   /** Encoded names (namespace, sets, bins) reused across batches. */
   private readonly names = new NameCache();
+  /** The rows of the RawRecords of the batch being encoded (copied into its request at once). */
+  private readonly scratch: RowBuffer;
+  /**
+   * Request buffers whose reply is in, to encode the next requests into: once the server
+   * has answered, it has read the whole request, so the socket no longer needs its bytes.
+   */
+  private readonly spareRequests: Buffer[] = [];
 
   constructor(
     private readonly cluster: Cluster,
     private readonly opts: BatchWriterOptions = {},
   ) {
-    super({ objectMode: true });
+    super({ objectMode: true, ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}) });
     this.policy = opts.policy ?? 'generation-greater';
     if (!(this.policy in POLICY_ATTRS)) throw new TypeError(`unknown write policy "${this.policy}"`);
     this.batchSize = opts.batchSize ?? 128;
+    this.scratch = new RowBuffer(64 * 1024, this.batchSize);
     this.maxInFlight = opts.maxInFlightPerNode ?? 2;
     this.maxRetries = opts.maxRetries ?? 5;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -153,38 +201,89 @@ export class BatchWriter extends Writable {
     if (opts.namespace !== undefined && !known.includes(opts.namespace)) throw new NamespaceNotFoundError(opts.namespace, known);
   }
 
-  override _write(record: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const queue = this.accept(record, citrusleafNow());
+  override _write(chunk: RawRecord | WireRows, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (chunk instanceof WireRows) {
+      const refused = this.refuse(chunk);
+      if (refused) return callback(refused);
+      this.hold(this.acceptRows(chunk, citrusleafNow()), callback);
+      return;
+    }
+    const queue = this.accept(chunk, citrusleafNow());
     if (this.isBlocked(queue)) this.held = { queue, callback };
     else callback();
   }
 
-  /** A chunk of records at once (what the Writable buffered while the callback was held). */
-  override _writev(chunks: Array<{ chunk: RawRecord; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
+  /** Chunks at once (what the Writable buffered while the callback was held). */
+  override _writev(chunks: Array<{ chunk: RawRecord | WireRows; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
     const nowCl = citrusleafNow();
     let blocked: NodeQueue | undefined | null = null;
     for (let i = 0; i < chunks.length; i++) {
-      const queue = this.accept(chunks[i]!.chunk, nowCl);
-      if (blocked === null && this.isBlocked(queue)) blocked = queue;
+      const chunk = chunks[i]!.chunk;
+      if (chunk instanceof WireRows) {
+        const refused = this.refuse(chunk);
+        if (refused) return callback(refused);
+        const queue = this.acceptRows(chunk, nowCl);
+        if (blocked === null) blocked = queue;
+      } else {
+        const queue = this.accept(chunk, nowCl);
+        if (blocked === null && this.isBlocked(queue)) blocked = queue;
+      }
     }
-    // Held on a node saturated by this chunk, unless it has room again by now.
+    this.hold(blocked, callback);
+  }
+
+  /** Holds the callback while `blocked` (the first node a chunk saturated, or null) is still saturated, or too many rows wait for a retry. */
+  private hold(blocked: NodeQueue | undefined | null, callback: (error?: Error | null) => void): void {
     if (blocked !== null && this.isBlocked(blocked)) this.held = { queue: blocked, callback };
     else if (this.retrying >= this.batchSize * this.maxInFlight) this.held = { queue: undefined, callback };
     else callback();
   }
 
+  /** Why WireRows cannot be written as this writer is configured, if so. */
+  private refuse(rows: WireRows): Error | undefined {
+    if (this.opts.namespace !== undefined && this.opts.namespace !== rows.namespace) {
+      return new TypeError(`rows of namespace ${rows.namespace} written to a batch writer for namespace ${this.opts.namespace}`);
+    }
+    if (this.opts.sendKey === false) return new TypeError('rows carry their keys: a batch writer that never sends keys takes records only');
+    return undefined;
+  }
+
   /** Counts a record in and routes it (or reports it at once); returns the queue it went to. */
   private accept(record: RawRecord, nowCl: number): NodeQueue | undefined {
+    const p: Pending = { record, rows: undefined, row: 0, namespace: this.opts.namespace ?? record.namespace, partition: 0, attempts: 0 };
     this.outstanding++;
     if (record.bins.length === 0) {
-      this.report(record, 'failed', ResultCode.PARAMETER);
+      this.report(p, 'failed', ResultCode.PARAMETER);
       return undefined;
     }
     if (restoreTtl(record.voidTime, nowCl, this.opts.extraTtlSeconds) === undefined) {
-      this.report(record, 'expired', ResultCode.OK);
+      this.report(p, 'expired', ResultCode.OK);
       return undefined;
     }
-    return this.enqueue({ record, attempts: 0 });
+    p.partition = partitionId(record.digest);
+    return this.enqueue(p);
+  }
+
+  /** Counts the rows in and routes them (or reports them at once); returns the first queue they saturated, or null. */
+  private acceptRows(rows: WireRows, nowCl: number): NodeQueue | undefined | null {
+    let blocked: NodeQueue | undefined | null = null;
+    const extra = this.opts.extraTtlSeconds;
+    for (let i = 0; i < rows.count; i++) {
+      const p: Pending = { record: undefined, rows, row: i, namespace: rows.namespace, partition: 0, attempts: 0 };
+      this.outstanding++;
+      if (rows.opCount(i) === 0) {
+        this.report(p, 'failed', ResultCode.PARAMETER);
+        continue;
+      }
+      if (restoreTtl(rows.voidTimes[i]!, nowCl, extra) === undefined) {
+        this.report(p, 'expired', ResultCode.OK);
+        continue;
+      }
+      p.partition = rows.partition(i);
+      const queue = this.enqueue(p);
+      if (blocked === null && this.isBlocked(queue)) blocked = queue;
+    }
+    return blocked;
   }
 
   /** True while a writer should wait: the record's node is saturated, or too many rows wait for a retry. */
@@ -214,17 +313,13 @@ export class BatchWriter extends Writable {
     callback(err);
   }
 
-  private namespaceOf(record: RawRecord): string {
-    return this.opts.namespace ?? record.namespace;
-  }
-
   /** Routes a record to its master's queue and sends what can go; undefined when it has no master. */
   private enqueue(p: Pending): NodeQueue | undefined {
-    const namespace = this.namespaceOf(p.record);
-    const node = this.cluster.ownerOf(namespace, partitionId(p.record.digest));
+    const namespace = p.namespace;
+    const node = this.cluster.ownerOf(namespace, p.partition);
     if (!node) {
       if (this.cluster.namespaces().includes(namespace)) this.retryLater([p], ClientResultCode.INVALID_NODE);
-      else this.report(p.record, 'failed', ResultCode.NAMESPACE_NOT_FOUND);
+      else this.report(p, 'failed', ResultCode.NAMESPACE_NOT_FOUND);
       return undefined;
     }
     let queue = this.queues.get(node);
@@ -278,37 +373,47 @@ export class BatchWriter extends Writable {
   /** One batch round trip; rows without a final result are retried. Throws only on protocol errors. */
   private async sendBatch(node: Node, batch: Pending[]): Promise<void> {
     const nowCl = citrusleafNow();
-    const attrs = POLICY_ATTRS[this.policy];
-    const rows: BatchWriteRow[] = [];
+    const { info2, info3, sendGeneration } = POLICY_ATTRS[this.policy];
+    const sources: RowBuffer[] = [];
+    const rows: number[] = [];
     const sent: Pending[] = [];
+    const scratch = this.scratch;
+    scratch.clear();
     for (const p of batch) {
-      const ttl = restoreTtl(p.record.voidTime, nowCl, this.opts.extraTtlSeconds);
+      const r = p.record;
+      const ttl = restoreTtl(r ? r.voidTime : p.rows!.voidTimes[p.row]!, nowCl, this.opts.extraTtlSeconds);
       if (ttl === undefined) {
-        this.report(p.record, 'expired', ResultCode.OK);
+        this.report(p, 'expired', ResultCode.OK);
         continue;
       }
-      const r = p.record;
-      rows.push({
-        digest: r.digest,
-        namespace: this.namespaceOf(r),
-        set: r.set,
-        key: this.opts.sendKey === false ? undefined : r.userKey,
-        info2: attrs.info2,
-        info3: attrs.info3,
-        generation: attrs.sendGeneration ? r.generation : 0,
-        ttl,
-        bins: r.bins,
-      });
+      let source: RowBuffer;
+      let row: number;
+      let generation: number;
+      if (r) {
+        appendRecordRow(scratch, r.digest, p.namespace, r.set, this.opts.sendKey === false ? undefined : r.userKey, r.bins, this.names);
+        source = scratch;
+        row = scratch.count - 1;
+        generation = r.generation;
+      } else {
+        source = p.rows!;
+        row = p.row;
+        generation = p.rows!.generations[row]!;
+      }
+      patchRow(source, row, info2, info3, sendGeneration ? generation : 0, ttl);
+      sources.push(source);
+      rows.push(row);
       sent.push(p);
     }
-    if (rows.length === 0) return;
+    if (sent.length === 0) return;
+    const spare = this.spareRequests.pop();
+    const request = encodeRowsRequest(sources, rows, this.timeoutMs, spare);
 
     const answered = new Array<boolean>(sent.length).fill(false);
     let lastCode: number | undefined;
     let conn;
     try {
       conn = await node.acquire();
-      conn.write(encodeBatchWrite(rows, this.timeoutMs, this.names));
+      conn.write(request);
       while (lastCode === undefined) {
         const frame = await conn.readFrame(this.timeoutMs + 1000);
         if (frame.type !== ProtoType.MESSAGE) throw new ProtocolError(`unexpected proto type ${frame.type} in a batch reply`);
@@ -320,6 +425,7 @@ export class BatchWriter extends Writable {
         });
       }
       node.release(conn);
+      this.spareRequests.push(spare && request.buffer === spare.buffer ? spare : request);
     } catch (err) {
       if (conn) node.discard(conn);
       if (err instanceof ConnectionError) lastCode = err.isTimeout ? ClientResultCode.TIMEOUT : ClientResultCode.CONNECTION;
@@ -332,22 +438,22 @@ export class BatchWriter extends Writable {
     // The server or the network dropped these rows: a batch-level error applies to each.
     const code = lastCode === ResultCode.OK ? ClientResultCode.CONNECTION : lastCode;
     if (code < 0 || isTransientResultCode(code)) this.retryLater(unanswered, code);
-    else for (const p of unanswered) this.report(p.record, 'failed', code);
+    else for (const p of unanswered) this.report(p, 'failed', code);
   }
 
   /** Turns a row's result code into its outcome, or a retry. */
   private settle(p: Pending, code: number): void {
-    if (code === ResultCode.OK) this.report(p.record, 'written', code);
-    else if (code === ResultCode.GENERATION && this.policy === 'generation-greater') this.report(p.record, 'fresher', code);
-    else if (code === ResultCode.KEY_EXISTS && this.policy === 'create-only') this.report(p.record, 'exists', code);
+    if (code === ResultCode.OK) this.report(p, 'written', code);
+    else if (code === ResultCode.GENERATION && this.policy === 'generation-greater') this.report(p, 'fresher', code);
+    else if (code === ResultCode.KEY_EXISTS && this.policy === 'create-only') this.report(p, 'exists', code);
     else if (isTransientResultCode(code)) this.retryLater([p], code);
-    else this.report(p.record, 'failed', code);
+    else this.report(p, 'failed', code);
   }
 
   private retryLater(rows: Pending[], code: number): void {
     const retry: Pending[] = [];
     for (const p of rows) {
-      if (++p.attempts > this.maxRetries) this.report(p.record, 'failed', code);
+      if (++p.attempts > this.maxRetries) this.report(p, 'failed', code);
       else retry.push(p);
     }
     if (retry.length === 0) return;
@@ -370,12 +476,14 @@ export class BatchWriter extends Writable {
     this.timers.add(timer);
   }
 
-  private report(record: RawRecord, outcome: WriteOutcome, resultCode: number): void {
+  private report(p: Pending, outcome: WriteOutcome, resultCode: number): void {
     this.outstanding--;
     this.stats[outcome]++;
     if (outcome === 'failed') this.stats.failedByCode[resultCode] = (this.stats.failedByCode[resultCode] ?? 0) + 1;
+    const onResult = this.opts.onResult;
+    if (!onResult) return;
     try {
-      this.opts.onResult?.({ record, outcome, resultCode });
+      onResult(p.record ? { record: p.record, outcome, resultCode } : new RowResult(p.rows!, p.row, outcome, resultCode));
     } catch (err) {
       this.destroy(err as Error);
     }

@@ -234,8 +234,25 @@ export class ContainerEncoder extends Transform {
 type Decoded = { kind: 'need'; bytes: number } | { kind: 'done'; end: number };
 
 /**
+ * Decodes a block's records into one value (a batch), which ContainerDecoder then pushes
+ * instead of one value per record: a block costs one stream hop, not one per record.
+ */
+export interface BlockReader<B> {
+  /** A block of `count` records in `bytes` bytes starts. */
+  begin(count: number, bytes: number): void;
+  /**
+   * Reads one record at rd.pos and moves rd.pos past it; throws for bytes that run past
+   * rd.end or hold no record. It must copy what it keeps: rd.buf is reused.
+   */
+  read(rd: AvroReader): void;
+  /** The value of the block's records (called once all of them were read). */
+  end(): B;
+}
+
+/**
  * One container file in (bytes), its values out (object mode): RawRecords unless
- * another codec is given. Only the "null" block codec.
+ * another codec is given, or one value per block when a BlockReader is given (the
+ * codec's schema is still the one the header must have). Only the "null" block codec.
  *
  * The writer schema must be the codec's schema (compared in Avro's Parsing Canonical
  * Form, so docs may differ). No Avro schema resolution: the spec resolves a writer's
@@ -258,10 +275,21 @@ export class ContainerDecoder extends Transform {
   #blocks = 0;
   #records = 0;
   readonly #codec: ContainerCodec<unknown>;
+  readonly #blockReader: BlockReader<unknown> | undefined;
+  /** Where #join joins chunks, with a BlockReader. */
+  #joined = Buffer.alloc(0);
 
-  constructor(codec: ContainerCodec<unknown> = RECORD_CODEC) {
-    super({ writableObjectMode: false, readableObjectMode: true });
+  /** With a BlockReader, the readable side holds 2 blocks (of hundreds of records each) rather than 16 records. */
+  constructor(codec: ContainerCodec<unknown> = RECORD_CODEC, opts: { blocks?: BlockReader<unknown> } = {}) {
+    const blocks = opts.blocks;
+    super({ writableObjectMode: false, readableObjectMode: true, readableHighWaterMark: blocks ? 2 : 16 });
     this.#codec = codec;
+    this.#blockReader = blocks;
+  }
+
+  /** Records decoded so far (all of them once the stream has ended). */
+  get records(): number {
+    return this.#records;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -286,8 +314,27 @@ export class ContainerDecoder extends Transform {
     callback();
   }
 
+  /**
+   * The buffered input as one buffer. A BlockReader keeps nothing of the block's bytes,
+   * so with one the chunks are joined in a buffer reused from one block to the next
+   * (instead of a new one per block).
+   */
+  #join(): Buffer {
+    const chunks = this.#chunks;
+    if (chunks.length === 1) return chunks[0]!;
+    const n = this.#buffered;
+    if (!this.#blockReader) return Buffer.concat(chunks, n);
+    const old = this.#joined;
+    const joined = old.length >= n ? old : Buffer.allocUnsafe(Math.max(n, 2 * old.length));
+    let at = 0;
+    // The first chunk may be what is left of the last join, a view of `joined`: copy moves it.
+    for (const chunk of chunks) at += chunk.copy(joined, at);
+    this.#joined = joined;
+    return joined.subarray(0, n);
+  }
+
   #decodeBuffered(): void {
-    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+    const buf = this.#join();
     let pos = 0;
     for (;;) {
       const step = this.#sync === undefined ? this.#decodeHeader(buf) : this.#decodeBlock(buf, pos);
@@ -352,12 +399,17 @@ export class ContainerDecoder extends Transform {
 
     const block = buf.subarray(0, dataEnd);
     const read = this.#codec.read;
+    const blocks = this.#blockReader;
     const reader = new AvroReader(block, dataStart, dataEnd);
     let pos = dataStart;
+    blocks?.begin(count.value, size.value);
     for (let i = 0; i < count.value; i++) {
       let record: unknown;
       try {
-        if (read) {
+        if (blocks) {
+          blocks.read(reader);
+          pos = reader.pos;
+        } else if (read) {
           record = read(reader);
           pos = reader.pos;
         } else {
@@ -371,9 +423,10 @@ export class ContainerDecoder extends Transform {
         throw this.#error('AVRO_BAD_RECORD', here, `undecodable record: ${(error as Error).message}`, error);
       }
       this.#records++;
-      this.push(record);
+      if (!blocks) this.push(record);
     }
     if (pos !== dataEnd) throw this.#error('AVRO_CORRUPT_BLOCK', at, `${dataEnd - pos} bytes left over after the block's ${count.value} records`);
+    if (blocks) this.push(blocks.end());
     this.#blocks++;
     return { kind: 'done', end };
   }

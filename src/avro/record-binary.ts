@@ -448,7 +448,7 @@ export function writeRecord(w: AvroWriter, r: RawRecord): void {
 // ---------------------------------------------------------------------------
 // Decoding
 
-function pastEnd(): never {
+export function pastEnd(): never {
   throw new RangeError('the record runs past the end of its block');
 }
 
@@ -457,7 +457,7 @@ let longHi = 0;
 let longLo = 0;
 
 /** Reads a zig-zag varint long into longHi/longLo. */
-function readLongBits(rd: AvroReader): void {
+export function readLongBits(rd: AvroReader): void {
   const buf = rd.buf;
   const end = rd.end;
   let pos = rd.pos;
@@ -515,7 +515,7 @@ function readLong(rd: AvroReader): number {
 }
 
 /** A length: a long in 0..end-pos (the bytes must be there). */
-function readLength(rd: AvroReader): number {
+export function readLength(rd: AvroReader): number {
   const n = readLong(rd);
   if (n < 0) throw new RangeError(`negative Avro length ${n}`);
   if (rd.pos + n > rd.end) pastEnd();
@@ -556,9 +556,13 @@ function readCachedString(rd: AvroReader, slot: number): string {
   if (slot >= CACHE_SLOTS) return readString(rd);
   const n = readLength(rd);
   const start = rd.pos;
-  const buf = rd.buf;
   rd.pos = start + n;
-  if (n > CACHE_MAX_BYTES) return buf.toString('utf8', start, start + n);
+  return cachedString(rd.buf, start, n, slot);
+}
+
+/** The string of the UTF-8 bytes buf[start, start + n), from the cache slot `slot` when it holds the same bytes. */
+export function cachedString(buf: Buffer, start: number, n: number, slot: number): string {
+  if (n > CACHE_MAX_BYTES || slot >= CACHE_SLOTS) return buf.toString('utf8', start, start + n);
   const seen = cachedBytes[slot];
   if (seen !== undefined && seen.length === n) {
     let i = 0;
@@ -573,28 +577,33 @@ function readCachedString(rd: AvroReader, slot: number): string {
 
 /** An Avro long as 8 big-endian bytes (a fresh buffer). */
 function readInt64BE(rd: AvroReader): Buffer {
-  readLongBits(rd);
   const out = Buffer.allocUnsafe(8);
-  const hi = longHi;
-  const lo = longLo;
-  out[0] = hi >>> 24;
-  out[1] = hi >>> 16;
-  out[2] = hi >>> 8;
-  out[3] = hi;
-  out[4] = lo >>> 24;
-  out[5] = lo >>> 16;
-  out[6] = lo >>> 8;
-  out[7] = lo;
+  readInt64Into(rd, out, 0);
   return out;
 }
 
-function readUnionIndex(rd: AvroReader, branches: number, what: string): number {
+/** Reads an Avro long and writes it as 8 big-endian bytes at out[at]. */
+export function readInt64Into(rd: AvroReader, out: Buffer, at: number): void {
+  readLongBits(rd);
+  const hi = longHi;
+  const lo = longLo;
+  out[at] = hi >>> 24;
+  out[at + 1] = hi >>> 16;
+  out[at + 2] = hi >>> 8;
+  out[at + 3] = hi;
+  out[at + 4] = lo >>> 24;
+  out[at + 5] = lo >>> 16;
+  out[at + 6] = lo >>> 8;
+  out[at + 7] = lo;
+}
+
+export function readUnionIndex(rd: AvroReader, branches: number, what: string): number {
   const i = readLong(rd);
   if (i < 0 || i >= branches) throw new RangeError(`${what} union branch ${i} (only ${branches})`);
   return i;
 }
 
-function readParticleType(rd: AvroReader): number {
+export function readParticleType(rd: AvroReader): number {
   const t = readLong(rd);
   if (t < 0 || t > 0xff) throw new RecordCodecError(`particle type ${t} is not in 0..255`);
   return t;
@@ -603,18 +612,23 @@ function readParticleType(rd: AvroReader): number {
 const CANONICAL_NAN = Buffer.from('7ff8000000000000', 'hex');
 
 function readDoubleBE(rd: AvroReader): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  readDoubleInto(rd, out, 0);
+  return out;
+}
+
+/** Reads an Avro double and writes it as 8 big-endian bytes at out[at]. */
+export function readDoubleInto(rd: AvroReader, out: Buffer, at: number): void {
   const pos = rd.pos;
   if (pos + 8 > rd.end) pastEnd();
   const buf = rd.buf;
   rd.pos = pos + 8;
-  const out = Buffer.allocUnsafe(8);
-  for (let i = 0; i < 8; i++) out[i] = buf[pos + 7 - i]!;
+  for (let i = 0; i < 8; i++) out[at + i] = buf[pos + 7 - i]!;
   // A NaN reads as a JS number, which aerobak writes back as the canonical NaN.
-  if ((out[0]! & 0x7f) === 0x7f && (out[1]! & 0xf0) === 0xf0 && !isExactDouble(out)) return Buffer.from(CANONICAL_NAN);
-  return out;
+  if ((out[at]! & 0x7f) === 0x7f && (out[at + 1]! & 0xf0) === 0xf0 && !isExactDouble(out.subarray(at, at + 8))) CANONICAL_NAN.copy(out, at);
 }
 
-function readArrayCount(rd: AvroReader): number {
+export function readArrayCount(rd: AvroReader): number {
   let n = readLong(rd);
   if (n < 0) {
     n = -n;
@@ -623,7 +637,7 @@ function readArrayCount(rd: AvroReader): number {
   return n;
 }
 
-function readGeoJson(rd: AvroReader): Buffer {
+export function readGeoJson(rd: AvroReader): Buffer {
   const flags = readLong(rd);
   const cells: Buffer[] = [];
   for (let n = readArrayCount(rd); n !== 0; n = readArrayCount(rd)) {
@@ -640,9 +654,15 @@ function readGeoJson(rd: AvroReader): Buffer {
   return out;
 }
 
+/** Union branches of a bin value and of a user key, for decoders of their own (record-rows.ts). */
+export const BinBranch = { LONG: V_LONG, DOUBLE: V_DOUBLE, STRING: V_STRING, BOOLEAN: V_BOOLEAN, BYTES: V_BYTES, LIST: V_LIST, MAP: V_MAP, GEOJSON: V_GEOJSON, HLL: V_HLL, PARTICLE: V_PARTICLE } as const;
+export const KeyBranch = { NONE: 0, LONG: K_LONG, STRING: K_STRING, BYTES: K_BYTES, PARTICLE: K_PARTICLE } as const;
+export const BIN_BRANCHES = 10;
+export const KEY_BRANCHES = 5;
+
 function readBin(rd: AvroReader, index: number): RawBin {
   const name = readCachedString(rd, index + 2);
-  const branch = readUnionIndex(rd, 10, 'bin value');
+  const branch = readUnionIndex(rd, BIN_BRANCHES, 'bin value');
   let type: number;
   let value: Buffer;
   switch (branch) {
@@ -705,7 +725,7 @@ function readKey(rd: AvroReader, branch: number): RawKey {
   }
 }
 
-function readUint32(rd: AvroReader, what: string): number {
+export function readUint32(rd: AvroReader, what: string): number {
   readLongBits(rd);
   if (longHi !== 0) throw new RecordCodecError(`${what} ${bitsToBigInt(longHi, longLo)} is not in 0..${UINT32_MAX}`);
   return longLo;
@@ -718,7 +738,7 @@ export function readRecord(rd: AvroReader): RawRecord {
   if (rd.pos + DIGEST_BYTES > rd.end) pastEnd();
   const digest = rd.buf.subarray(rd.pos, rd.pos + DIGEST_BYTES);
   rd.pos += DIGEST_BYTES;
-  const keyBranch = readUnionIndex(rd, 5, 'user key');
+  const keyBranch = readUnionIndex(rd, KEY_BRANCHES, 'user key');
   const userKey = keyBranch === 0 ? undefined : readKey(rd, keyBranch);
   const generation = readUint32(rd, 'generation');
   const voidTime = readUint32(rd, 'void time');

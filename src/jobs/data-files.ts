@@ -12,9 +12,10 @@
  * overlaps compression, hashing and upload. gzip is sync-flushed only when a file nears
  * maxFileBytes, to learn its exact size before deciding whether the next block fits.
  *
- * Reading: readDataFile streams a file's records back and checks the file against its
- * manifest entry (size, SHA-256, record count); checkDataFile reads a file to the end
- * and reports every problem instead of throwing (for verify).
+ * Reading: readDataFile streams a file's records back (or, for restore, each block's
+ * records as one chunk of batch write rows) and checks the file against its manifest
+ * entry (size, SHA-256, record count); checkDataFile reads a file to the end with
+ * restore's decoder and reports every problem instead of throwing (for verify).
  *
  *   store.read ─> meter ─> gunzip ─> ContainerDecoder ─> check (count, size, SHA-256) ─> records
  *
@@ -29,8 +30,9 @@ import { constants as zlibConstants, createGunzip, createGzip, type Gzip } from 
 import { partitionIdAt } from '../aerospike/wire/digest.js';
 import { DIGEST_SIZE, isScanBatch, type ScanBatch } from '../aerospike/scan-batch.js';
 import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
-import { ContainerDecoder, ContainerWriter, DEFAULT_BLOCK_BYTES } from '../avro/container.js';
+import { ContainerDecoder, ContainerWriter, DEFAULT_BLOCK_BYTES, type BlockReader } from '../avro/container.js';
 import { RECORD_CODEC } from '../avro/record-codec.js';
+import { RowsReader } from '../avro/record-rows.js';
 import { WireRecordEncoder } from '../avro/wire-record.js';
 import { ContainerDecodeError, type ContainerPosition } from '../avro/errors.js';
 import { AerobakError } from '../errors.js';
@@ -464,55 +466,20 @@ export interface ReadDataFileOptions {
   signal?: AbortSignal;
 }
 
-interface Measured {
-  size: number;
-  sha256: string;
-  records: number;
+/**
+ * gunzip's output chunks. zlib's default (16 KiB) costs a round trip to the thread pool
+ * and a stream hop per 16 KiB; the decoder buffers a whole block (256 KiB) anyway.
+ */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
+
+/** A gunzip stream for a data file's bytes. */
+export function gunzipDataFile(): ReturnType<typeof createGunzip> {
+  return createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
 }
 
-/**
- * The records of one stored file: store.read ─> meter ─> [gunzip ─>] decoder. Decode
- * and gunzip failures become DataFileErrors naming the file; storage errors pass as
- * they are. Returns the file's size, SHA-256 and record count once it has been read.
- */
-async function* decodeStored(
-  store: ObjectStore,
-  key: string,
-  name: string,
-  compress: Compression,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<RawRecord, Measured> {
-  const where = objectName(store.location, key);
-  let source: Readable;
-  try {
-    source = await store.read(key);
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new DataFileError('DATA_FILE_MISSING', name, `data file ${where} is missing`, { cause: error });
-    throw error;
-  }
-  const meter = new Meter();
-  const decoder = new ContainerDecoder();
-  const done = pipeline(compress === 'gzip' ? [source, meter, createGunzip(), decoder] : [source, meter, decoder], { signal });
-  // Observed below, or moot when the consumer stops early (the chain is then torn down).
-  done.catch(() => undefined);
-  let records = 0;
-  try {
-    for await (const record of decoder) {
-      records++;
-      yield record as RawRecord;
-    }
-    await done;
-  } catch (error) {
-    if (error instanceof ContainerDecodeError) {
-      throw new DataFileError('DATA_FILE_UNDECODABLE', name, `data file ${where} cannot be decoded: ${error.message}`, { cause: error, position: error.position });
-    }
-    const zlibCode = (error as { code?: unknown }).code;
-    if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
-      throw new DataFileError('DATA_FILE_DECOMPRESS', name, `data file ${where} cannot be gunzipped after ${meter.bytes} stored bytes: ${(error as Error).message}`, { cause: error });
-    }
-    throw error;
-  }
-  return { size: meter.bytes, sha256: meter.sha256(), records };
+/** The chain from a stored file's bytes to its decoder: meter ─> [gunzip ─>] decoder. */
+function decodeChain(source: Readable, meter: Meter, compress: Compression, decoder: ContainerDecoder): Array<Readable | Writable> {
+  return compress === 'gzip' ? [source, meter, gunzipDataFile(), decoder] : [source, meter, decoder];
 }
 
 function sizeMismatch(where: string, entry: DataFileEntry, size: number): DataFileError {
@@ -528,6 +495,10 @@ function countMismatch(where: string, entry: DataFileEntry, records: number): Da
   return new DataFileError('DATA_FILE_RECORD_COUNT_MISMATCH', entry.name, `data file ${where} holds ${records} records but the manifest says ${entry.records}`);
 }
 
+function missing(where: string, entry: DataFileEntry, cause?: unknown): DataFileError {
+  return new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`, cause === undefined ? undefined : { cause });
+}
+
 /** The DataFileError a gunzip or decode failure of a stored file becomes; other errors pass as they are. */
 function readFailure(error: unknown, name: string, where: string, meter: Meter): unknown {
   if (error instanceof ContainerDecodeError) {
@@ -540,24 +511,34 @@ function readFailure(error: unknown, name: string, where: string, meter: Meter):
   return error;
 }
 
+/** store.read(key), with a missing object as DATA_FILE_MISSING. */
+async function readStored(store: ObjectStore, key: string, where: string, entry: DataFileEntry): Promise<Readable> {
+  try {
+    return await store.read(key);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw missing(where, entry, error);
+    throw error;
+  }
+}
+
 /**
- * The tail of a data file's read chain: passes records through, counting them, and once
- * the decoder has ended checks the size, SHA-256 and record count against the entry.
+ * The tail of a data file's read chain: passes the decoder's chunks through, and once
+ * it has ended checks the size, SHA-256 and record count against the entry.
  */
 class VerifiedRecords extends Transform {
-  records = 0;
   meter: Meter | undefined;
+  decoder: ContainerDecoder | undefined;
 
   constructor(
     readonly entry: DataFileEntry,
     readonly where: string,
+    highWaterMark: number,
   ) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark });
   }
 
-  override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.records++;
-    callback(null, record);
+  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -566,46 +547,43 @@ class VerifiedRecords extends Transform {
     if (size !== entry.size) return callback(sizeMismatch(where, entry, size));
     const sha256 = this.meter!.sha256();
     if (sha256 !== entry.sha256) return callback(checksumMismatch(where, entry, sha256));
-    if (this.records !== entry.records) return callback(countMismatch(where, entry, this.records));
+    const records = this.decoder!.records;
+    if (records !== entry.records) return callback(countMismatch(where, entry, records));
     callback();
   }
 }
 
 /** Stats the file and starts its chain into `out`: store.read ─> meter ─> [gunzip ─>] decoder ─> out. */
-async function startRead(opts: ReadDataFileOptions, out: VerifiedRecords): Promise<void> {
+async function startRead(opts: ReadDataFileOptions, blocks: BlockReader<unknown> | undefined, out: VerifiedRecords): Promise<void> {
   const { store, entry } = opts;
   const key = objectKey(opts.prefix, entry.name);
   const where = out.where;
   const info = await store.stat(key);
-  if (info === null) throw new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`);
+  if (info === null) throw missing(where, entry);
   if (info.size !== entry.size) throw sizeMismatch(where, entry, info.size);
-  let source: Readable;
-  try {
-    source = await store.read(key);
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`, { cause: error });
-    throw error;
-  }
+  const source = await readStored(store, key, where, entry);
   if (out.destroyed) {
     source.destroy();
     return;
   }
   const meter = new Meter();
+  const decoder = new ContainerDecoder(RECORD_CODEC, { blocks });
   out.meter = meter;
-  const decoder = new ContainerDecoder();
-  const stages = opts.compress === 'gzip' ? [source, meter, createGunzip(), decoder] : [source, meter, decoder];
+  out.decoder = decoder;
   // The consumer stopping early (or an abort) tears the chain down.
   out.once('close', () => {
     if (!decoder.readableEnded) source.destroy();
   });
-  pipeline(stages).catch((error: unknown) => {
+  pipeline(decodeChain(source, meter, opts.compress, decoder)).catch((error: unknown) => {
     if (!out.destroyed) out.destroy(readFailure(error, entry.name, where, meter) as Error);
   });
   decoder.pipe(out);
 }
 
 /**
- * Readable (object mode) of the RawRecords of one data file, checked against its entry.
+ * Readable (object mode) of the RawRecords of one data file, checked against its entry;
+ * with `blocks`, of one chunk per block of the file instead: what the BlockReader makes
+ * of the block's records (restore's RowsReader: the rows to write).
  *
  * A missing file or a size that differs from the entry fails before the first record.
  * The SHA-256 and the record count can only be known at the end: records stream as
@@ -617,11 +595,11 @@ async function startRead(opts: ReadDataFileOptions, out: VerifiedRecords): Promi
  * One chain of streams, store.read ─> meter ─> [gunzip ─>] decoder ─> check, with no
  * async iteration between them; destroying the returned stream tears it all down.
  */
-export function readDataFile(opts: ReadDataFileOptions): Readable {
-  const out = new VerifiedRecords(opts.entry, objectName(opts.store.location, objectKey(opts.prefix, opts.entry.name)));
+export function readDataFile(opts: ReadDataFileOptions, blocks?: BlockReader<unknown>): Readable {
+  const out = new VerifiedRecords(opts.entry, objectName(opts.store.location, objectKey(opts.prefix, opts.entry.name)), blocks ? 2 : 16);
   if (opts.signal) addAbortSignal(opts.signal, out);
   if (!out.destroyed) {
-    startRead(opts, out).catch((error: unknown) => {
+    startRead(opts, blocks, out).catch((error: unknown) => {
       if (!out.destroyed) out.destroy(error as Error);
     });
   }
@@ -637,7 +615,7 @@ export interface DataFileCheck {
   records: number;
 }
 
-async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<Omit<Measured, 'records'>> {
+async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   const meter = new Meter();
   await pipeline(await store.read(key), meter, new Writable({ write: (_chunk, _encoding, callback) => callback() }), { signal });
   return { size: meter.bytes, sha256: meter.sha256() };
@@ -648,6 +626,9 @@ async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | u
  * the first problem: a missing file; a size, SHA-256 or record count that differs from
  * the entry; a gunzip or decode failure (with its position). Storage failures other
  * than a missing object reject.
+ *
+ * Records are decoded as restore decodes them (RowsReader, into batch write rows that
+ * are then dropped), so a file that verifies is one restore can read.
  */
 export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFileCheck> {
   const { store, entry } = opts;
@@ -655,31 +636,28 @@ export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFile
   const where = objectName(store.location, key);
   const problems: DataFileError[] = [];
   const info = await store.stat(key);
-  if (info === null) {
-    return { problems: [new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`)], bytes: 0, records: 0 };
-  }
+  if (info === null) return { problems: [missing(where, entry)], bytes: 0, records: 0 };
   if (info.size !== entry.size) problems.push(sizeMismatch(where, entry, info.size));
 
-  const records = decodeStored(store, key, entry.name, opts.compress, opts.signal);
-  let decoded = 0;
-  let measured: Measured;
+  const meter = new Meter();
+  // The rows' namespace does not matter: they are dropped.
+  const decoder = new ContainerDecoder(RECORD_CODEC, { blocks: new RowsReader('') });
+  const drop = new Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
+  let measured: { size: number; sha256: string };
   try {
-    for (;;) {
-      const next = await records.next();
-      if (next.done) {
-        measured = next.value;
-        break;
-      }
-      decoded++;
-    }
+    const source = await readStored(store, key, where, entry);
+    await pipeline([...decodeChain(source, meter, opts.compress, decoder), drop], { signal: opts.signal });
+    measured = { size: meter.bytes, sha256: meter.sha256() };
   } catch (error) {
-    if (!(error instanceof DataFileError)) throw error;
-    problems.push(error);
+    const failure = readFailure(error, entry.name, where, meter);
+    if (!(failure instanceof DataFileError)) throw failure;
+    problems.push(failure);
+    if (failure.code === 'DATA_FILE_MISSING') return { problems, bytes: 0, records: 0 };
     // Decoding stopped part way: hash the whole object for the checksum verdict.
-    measured = { ...(await sha256Of(store, key, opts.signal)), records: decoded };
+    measured = await sha256Of(store, key, opts.signal);
   }
   if (measured.sha256 !== entry.sha256) problems.push(checksumMismatch(where, entry, measured.sha256));
   const decodedAll = !problems.some((p) => p.code === 'DATA_FILE_UNDECODABLE' || p.code === 'DATA_FILE_DECOMPRESS');
-  if (decodedAll && measured.records !== entry.records) problems.push(countMismatch(where, entry, measured.records));
-  return { problems, bytes: measured.size, records: decoded };
+  if (decodedAll && decoder.records !== entry.records) problems.push(countMismatch(where, entry, decoder.records));
+  return { problems, bytes: measured.size, records: decoder.records };
 }

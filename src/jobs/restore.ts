@@ -6,9 +6,11 @@
  *   any write) ─> UDFs ─> indexes (unless --indexes-last) ─> records ─> [indexes]
  *
  *   records: `parallel` workers; each pulls the next data file from a shared queue:
- *     readDataFile (size, SHA-256, record count checked) ─> RecordFilter (filters,
- *     namespace map, rate limit) ─> BatchWriter   (one stream.pipeline per data file;
- *     no async iterators between them: records flow by push/write, with backpressure)
+ *     readDataFile (size, SHA-256, record count checked; RowsReader decodes each block
+ *     straight into batch write rows, applying the set and bin filters and the namespace
+ *     map) ─> RowCounter (counts, rate limit) ─> BatchWriter   (one stream.pipeline per
+ *     data file; no async iterators between them: a block's rows flow as one chunk, by
+ *     push/write, with backpressure)
  *
  * Order of metadata, as asrestore: UDFs, then indexes, then records, so the indexes are
  * usable as soon as the records are in; --indexes-last builds them after the records
@@ -24,7 +26,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import type { WireRows } from '../aerospike/batch-request.js';
 import { BatchWriter, type WritePolicy, type WriteResult } from '../aerospike/batch-writer.js';
 import { Cluster, type ClusterOptions } from '../aerospike/cluster.js';
 import {
@@ -43,12 +45,14 @@ import type { RawRecord } from '../aerospike/types.js';
 import { keyToValue } from '../aerospike/wire/digest.js';
 import { resultCodeName } from '../aerospike/wire/result-codes.js';
 import { ContainerDecoder } from '../avro/container.js';
+import { RECORD_CODEC } from '../avro/record-codec.js';
+import { RowsReader } from '../avro/record-rows.js';
 import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
-import { readDataFile, type Compression, type DataFileEntry } from './data-files.js';
+import { gunzipDataFile, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
 import { IncompleteBackupError, readManifest, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
 import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
 
@@ -184,11 +188,11 @@ async function unverifiedSource(store: ObjectStore, signal: AbortSignal | undefi
   return { files, compress: [...compressions][0]!, namespace: [...namespaces][0]! };
 }
 
-/** A data file's records without checks, for a backup that has no manifest to check against. */
-async function readUnverified(store: ObjectStore, name: string, compress: Compression, signal: AbortSignal): Promise<Readable> {
-  const decoder = new ContainerDecoder();
+/** A data file's rows without checks, for a backup that has no manifest to check against. */
+async function readUnverified(store: ObjectStore, name: string, compress: Compression, rows: RowsReader, signal: AbortSignal): Promise<Readable> {
+  const decoder = new ContainerDecoder(RECORD_CODEC, { blocks: rows });
   const source = await store.read(name);
-  pipeline(compress === 'gzip' ? [source, createGunzip(), decoder] : [source, decoder], { signal }).catch((err: unknown) => {
+  pipeline(compress === 'gzip' ? [source, gunzipDataFile(), decoder] : [source, decoder], { signal }).catch((err: unknown) => {
     if (signal.aborted) return;
     decoder.destroy(new AerobakError('failed', 'DATA_FILE_UNREADABLE', `data file ${objectName(store.location, name)} cannot be read: ${(err as Error).message}`, { cause: err }));
   });
@@ -343,22 +347,23 @@ async function restoreRecords(
     }
   };
 
-  const filter: FilterOptions = { sets, bins, target, limiter, summary };
-
-  /** Restores the files this worker takes from the queue, one pipeline per file: records ─> filter ─> writer. */
+  /** Restores the files this worker takes from the queue, one pipeline per file: rows ─> counter ─> writer. */
   async function worker(): Promise<void> {
     for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
+      const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}) });
       const file = entry
-        ? readDataFile({ store, prefix: '', entry, compress: source.compress, signal })
-        : await readUnverified(store, name, source.compress, signal);
+        ? readDataFile({ store, prefix: '', entry, compress: source.compress, signal }, rows)
+        : await readUnverified(store, name, source.compress, rows, signal);
       const writer = new BatchWriter(cluster, {
         policy: opts.mode ?? 'generation-greater',
         ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),
         ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+        // Chunks are blocks of rows (hundreds of records each).
+        highWaterMark: 2,
         onResult,
       });
-      await pipeline(file, new RecordFilter(filter), writer, { signal });
+      await pipeline(file, new RowCounter(limiter, summary), writer, { signal });
       bytesRead += next.size;
     }
   }
@@ -386,58 +391,42 @@ async function restoreRecords(
   }
 }
 
-interface FilterOptions {
-  sets: ReadonlySet<string> | undefined;
-  bins: ReadonlySet<string> | undefined;
-  /** The namespace records are written into. */
-  target: string;
-  limiter: RateLimiter | undefined;
-  /** Counts read and skippedByFilter. */
-  summary: RestoreSummary;
-}
-
 /**
- * Counts the records read, drops those outside the wanted sets or left without bins,
- * maps the namespace and applies the rate limit: one object-mode Transform between a
- * data file's records and the BatchWriter.
+ * Counts the records read and those the RowsReader left out, and applies the rate
+ * limit: one object-mode Transform between a data file's rows and the BatchWriter.
  */
-class RecordFilter extends Transform {
+class RowCounter extends Transform {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly f: FilterOptions) {
-    super({ objectMode: true });
+  constructor(
+    private readonly limiter: RateLimiter | undefined,
+    /** Counts read and skippedByFilter. */
+    private readonly summary: RestoreSummary,
+  ) {
+    super({ objectMode: true, highWaterMark: 2 });
   }
 
-  override _transform(record: RawRecord, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const f = this.f;
-    f.summary.read++;
-    if (f.sets && !f.sets.has(record.set)) {
-      f.summary.skippedByFilter++;
-      return callback();
-    }
-    const bins = f.bins;
-    const kept = bins ? record.bins.filter((b) => bins.has(b.name)) : record.bins;
-    if (kept.length === 0) {
-      f.summary.skippedByFilter++;
-      return callback();
-    }
-    // Mapped here rather than by the writer, so a failure names the record where it was
-    // written. In place: each record is a fresh object of its data file's decoder, owned
-    // by this pipeline (a copy per record would cost as much as the rest of this stage).
-    if (record.namespace !== f.target) record.namespace = f.target;
-    if (kept !== record.bins) record.bins = kept;
-    if (f.limiter) this.limit(f.limiter, record, callback);
-    else callback(null, record);
+  override _transform(rows: WireRows, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.summary.read += rows.count + rows.skipped;
+    this.summary.skippedByFilter += rows.skipped;
+    if (rows.count === 0) return callback();
+    if (this.limiter) this.limit(this.limiter, rows, 0, callback);
+    else callback(null, rows);
   }
 
-  /** Passes `record` on once the rate limiter allows it. */
-  private limit(limiter: RateLimiter, record: RawRecord, callback: TransformCallback): void {
-    const wait = limiter.take();
-    if (wait <= 0) return callback(null, record);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.destroyed) this.limit(limiter, record, callback);
-    }, wait);
+  /** Passes rows [from, count) on as the rate limiter allows: each row takes a token, and the rows that got one go on while the next waits. */
+  private limit(limiter: RateLimiter, rows: WireRows, from: number, callback: TransformCallback): void {
+    for (let i = from; i < rows.count; i++) {
+      const wait = limiter.take();
+      if (wait <= 0) continue;
+      if (i > from) this.push(rows.slice(from, i));
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (!this.destroyed) this.limit(limiter, rows, i, callback);
+      }, wait);
+      return;
+    }
+    callback(null, from === 0 ? rows : rows.slice(from, rows.count));
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

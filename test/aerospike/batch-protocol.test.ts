@@ -4,7 +4,19 @@
  * the C client's format; the server replies are real).
  */
 import { describe, expect, it } from 'vitest';
-import { NameCache, TTL_NEVER_EXPIRE, encodeBatchWrite, readBatchReply, restoreTtl, type BatchWriteRow } from '../../src/aerospike/batch-request.js';
+import {
+  NameCache,
+  RowBuffer,
+  TTL_NEVER_EXPIRE,
+  WireRows,
+  appendRecordRow,
+  encodeBatchWrite,
+  encodeRowsRequest,
+  patchRow,
+  readBatchReply,
+  restoreTtl,
+  type BatchWriteRow,
+} from '../../src/aerospike/batch-request.js';
 import type { RawKey } from '../../src/aerospike/types.js';
 import { FieldType, Info1, readHeader } from '../../src/aerospike/wire/message.js';
 import { ProtoType } from '../../src/aerospike/wire/proto.js';
@@ -132,6 +144,79 @@ describe('encodeBatchWrite', () => {
     // Many distinct names: the cache starts over and stays correct.
     const many = Array.from({ length: 3000 }, (_, i) => renamed({ ...rows[0]!, bins: [{ ...rows[0]!.bins[0]!, name: `b${i}` }] }, i));
     expect(encodeBatchWrite(many, 1000, names).equals(encodeBatchWrite(many, 1000))).toBe(true);
+  });
+});
+
+describe('encodeRowsRequest', () => {
+  const captured = () =>
+    [...capturedRows(requests('batch-write.jsonl')[0]!), ...capturedRows(requests('batch-write-gen-raw.jsonl')[0]!)].filter((r) => r.row).map((r) => r.row!);
+
+  /** The rows of `rows` in buffers of their own, `per` rows each (tiny, so they grow), patched as their BatchWriteRow says. */
+  function rowBuffers(rows: BatchWriteRow[], per: number): Array<{ source: WireRows; row: number }> {
+    const names = new NameCache();
+    const out: Array<{ source: WireRows; row: number }> = [];
+    let source = new WireRows('test', 1, 1);
+    for (const r of rows) {
+      if (source.count === per) source = new WireRows('test', 1, 1);
+      appendRecordRow(source, r.digest, r.namespace, r.set, r.key, r.bins, names);
+      patchRow(source, source.count - 1, r.info2, r.info3, r.generation, r.ttl);
+      out.push({ source, row: source.count - 1 });
+    }
+    return out;
+  }
+
+  it('copies rows from any buffers, in any order, into the request encodeBatchWrite builds', () => {
+    const rows = captured();
+    expect(rows.length).toBeGreaterThanOrEqual(19);
+    const order = rows.map((_, i) => (i * 7) % rows.length); // a permutation: 7 and the length are coprime
+    expect(new Set(order).size).toBe(rows.length);
+    for (const per of [1, 3, rows.length]) {
+      const refs = rowBuffers(rows, per);
+      for (const picked of [rows.map((_, i) => i), order, order.slice(0, 5), [4, 5, 6, 2, 3]]) {
+        const request = encodeRowsRequest(
+          picked.map((i) => refs[i]!.source),
+          picked.map((i) => refs[i]!.row),
+          1000,
+        );
+        expect(request.toString('hex')).toBe(encodeBatchWrite(picked.map((i) => rows[i]!), 1000).toString('hex'));
+      }
+    }
+  });
+
+  it('writes into a spare buffer large enough, and into a new one otherwise', () => {
+    const rows = captured();
+    const refs = rowBuffers(rows, rows.length);
+    const expected = encodeBatchWrite(rows, 1000);
+    const spare = Buffer.alloc(expected.length + 100, 0xee);
+    const request = encodeRowsRequest(refs.map((r) => r.source), refs.map((r) => r.row), 1000, spare);
+    expect(request.buffer).toBe(spare.buffer);
+    expect(request.equals(expected)).toBe(true);
+    const small = Buffer.alloc(expected.length - 1);
+    const fresh = encodeRowsRequest(refs.map((r) => r.source), refs.map((r) => r.row), 1000, small);
+    expect(fresh.buffer).not.toBe(small.buffer);
+    expect(fresh.equals(expected)).toBe(true);
+  });
+
+  it('patches what the writer decides, and reads back the record a row writes', () => {
+    const rows = new WireRows('bar', 1, 1);
+    const record = { digest: Buffer.alloc(20, 3), set: 'sét', key: { type: 3, bytes: Buffer.from('k') }, bins: [{ name: 'a', type: 1, value: Buffer.alloc(8, 1) }, { name: 'ü', type: 4, value: Buffer.alloc(300, 2) }] };
+    appendRecordRow(rows, record.digest, 'bar', record.set, record.key, record.bins, new NameCache());
+    [rows.generations[0], rows.voidTimes[0]] = [0x1_0002, 77];
+    // The second row makes room for more rows: the generations and void times come along.
+    appendRecordRow(rows, Buffer.alloc(20, 4), 'bar', '', undefined, [], new NameCache());
+    [rows.generations[1], rows.voidTimes[1]] = [1, 0];
+    expect([rows.count, rows.opCount(0), rows.opCount(1)]).toEqual([2, 2, 0]);
+    expect(rows.partition(0)).toBe(0x303);
+    expect(rows.record(0)).toEqual({ namespace: 'bar', set: 'sét', digest: record.digest, userKey: record.key, generation: 0x1_0002, voidTime: 77, bins: record.bins });
+    expect(rows.record(1)).toEqual({ namespace: 'bar', set: '', digest: Buffer.alloc(20, 4), generation: 1, voidTime: 0, bins: [] });
+    patchRow(rows, 0, 0x81, 0x10, rows.generations[0]!, TTL_NEVER_EXPIRE);
+    const request = encodeRowsRequest([rows], [0], 1000);
+    const [row] = capturedRows(request);
+    expect(row!.row).toMatchObject({ info2: 0x81, info3: 0x10, generation: 2, ttl: TTL_NEVER_EXPIRE, namespace: 'bar', set: 'sét', key: record.key });
+    // A slice shares the bytes and keeps each row's generation and void time.
+    const slice = rows.slice(1, 2);
+    expect([slice.count, slice.buf, [...slice.generations], [...slice.voidTimes]]).toEqual([1, rows.buf, [1], [0]]);
+    expect(slice.record(0)).toEqual(rows.record(1));
   });
 });
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { TTL_NEVER_EXPIRE, citrusleafNow } from '../../src/aerospike/batch-request.js';
+import { NameCache, TTL_NEVER_EXPIRE, WireRows, appendRecordRow, citrusleafNow } from '../../src/aerospike/batch-request.js';
 import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
@@ -271,5 +271,161 @@ describe('BatchWriter', () => {
     expect(writer.stats).toMatchObject({ written: 80, expired: 10, failed: 10 });
     expect(rows).toHaveLength(80);
     expect(new Set(rows.map((r) => r.digest.toString('hex'))).size).toBe(80);
+  });
+});
+
+/** The rows of `records` as the restore's decoder gives them: one WireRows of `namespace`. */
+function rowsOf(records: RawRecord[], namespace = 'test'): WireRows {
+  const rows = new WireRows(namespace, 64, 1);
+  const names = new NameCache();
+  for (const r of records) {
+    appendRecordRow(rows, r.digest, namespace, r.set, r.userKey, r.bins, names);
+    rows.generations[rows.count - 1] = r.generation;
+    rows.voidTimes[rows.count - 1] = r.voidTime;
+  }
+  return rows;
+}
+
+async function writeRows(cluster: Cluster, chunks: WireRows[], opts: BatchWriterOptions = {}): Promise<{ writer: BatchWriter; results: WriteResult[] }> {
+  const results: WriteResult[] = [];
+  const writer = new BatchWriter(cluster, { ...opts, onResult: (r) => results.push(r) });
+  await pipeline(Readable.from(chunks), writer);
+  return { writer, results };
+}
+
+/** What a row the node got says, without its index (which depends on the batch). */
+const sent = (rows: BatchRowRequest[]) => rows.map(({ index: _, ...row }) => row);
+
+describe('BatchWriter with WireRows', () => {
+  it('sends rows as the records they hold are sent, for every policy, one result each with its record', async () => {
+    const rows: BatchRowRequest[] = [];
+    const node = await fake({ name: 'N', namespaces: ['test', 'bar'], onMessage: batchNode(() => 0, rows) });
+    const cluster = await connect(node.address);
+    const now = citrusleafNow();
+    const records = [
+      record(1, { namespace: 'bar', userKey: { type: 3, bytes: Buffer.from('k1') }, voidTime: now + 1000, generation: 0x1_0007 }),
+      record(2, { namespace: 'bar', set: '', bins: [{ name: 'é', type: 4, value: randomBytes(200) }, { name: 'b', type: 3, value: Buffer.from('x') }] }),
+    ];
+    for (const policy of ['generation-greater', 'create-only', 'replace', 'ignore-generation'] as const) {
+      rows.length = 0;
+      const asRecords = await writeAll(cluster, records, { policy, extraTtlSeconds: 10 });
+      const expected = sent(rows.splice(0));
+      const asRows = await writeRows(cluster, [rowsOf(records, 'bar')], { policy, extraTtlSeconds: 10 });
+      expect(sent(rows)).toEqual(expected);
+      expect(asRows.results.map((r) => [r.outcome, r.resultCode])).toEqual(asRecords.results.map((r) => [r.outcome, r.resultCode]));
+      expect(asRows.results.map((r) => r.record)).toEqual(records);
+    }
+  });
+
+  it('reports expired rows and rows without bins without sending them, and retries transient results', async () => {
+    const rows: BatchRowRequest[] = [];
+    const tries = new Map<string, number>();
+    const node = await fake({
+      name: 'N',
+      onMessage: batchNode((r) => {
+        const k = r.digest.toString('hex');
+        tries.set(k, (tries.get(k) ?? 0) + 1);
+        // Row 1 is busy once, row 2 always; row 5 fails for good.
+        const v = r.bins[0]!.value[7];
+        return v === 1 ? (tries.get(k)! === 1 ? 14 : 0) : v === 2 ? 14 : v === 5 ? 4 : 0;
+      }, rows),
+    });
+    const cluster = await connect(node.address);
+    const now = citrusleafNow();
+    const records = [record(0, { voidTime: now - 5 }), record(1), record(2), record(3, { bins: [] }), record(4, { voidTime: now + 100 }), record(5)];
+    const { results, writer } = await writeRows(cluster, [rowsOf(records)], { maxRetries: 2 });
+    expect(results.map((r) => [r.record.digest, r.outcome, r.resultCode]).sort((a, b) => Buffer.compare(a[0] as Buffer, b[0] as Buffer))).toEqual(
+      [
+        [records[0]!.digest, 'expired', 0],
+        [records[1]!.digest, 'written', 0],
+        [records[2]!.digest, 'failed', 14],
+        [records[3]!.digest, 'failed', 4],
+        [records[4]!.digest, 'written', 0],
+        [records[5]!.digest, 'failed', 4],
+      ].sort((a, b) => Buffer.compare(a[0] as Buffer, b[0] as Buffer)),
+    );
+    expect(writer.stats).toMatchObject({ written: 2, expired: 1, failed: 3 });
+    expect(new Set(rows.map((r) => r.digest.toString('hex'))).size).toBe(4);
+    expect(rows.find((r) => r.digest.equals(records[4]!.digest))!.ttl).toBeGreaterThan(90);
+  });
+
+  it('routes each row to the master of its partition', async () => {
+    const rowsA: BatchRowRequest[] = [];
+    const rowsB: BatchRowRequest[] = [];
+    let b: FakeNode | undefined;
+    const a = await fake({ name: 'A', owns: (p) => p < 2048, peers: () => `1,3000,[[B,,[${b!.address}]]]`, onMessage: batchNode(() => 0, rowsA) });
+    b = await fake({ name: 'B', owns: (p) => p >= 2048, peers: () => `1,3000,[[A,,[${a.address}]]]`, onMessage: batchNode(() => 0, rowsB) });
+    const cluster = await connect(a.address);
+    const records = Array.from({ length: 200 }, (_, i) => record(i));
+    const { results } = await writeRows(cluster, [rowsOf(records.slice(0, 150)), rowsOf(records.slice(150))]);
+    expect(results).toHaveLength(200);
+    expect(rowsA.every((r) => partitionId(r.digest) < 2048)).toBe(true);
+    expect(rowsB.every((r) => partitionId(r.digest) >= 2048)).toBe(true);
+    expect(rowsA.length + rowsB.length).toBe(200);
+  });
+
+  it('refuses rows it would have to rewrite: another namespace, or no keys', async () => {
+    const node = await fake({ name: 'N', namespaces: ['test', 'bar'], onMessage: batchNode(() => 0) });
+    const cluster = await connect(node.address);
+    await expect(writeRows(cluster, [rowsOf([record(1)], 'test')], { namespace: 'bar' })).rejects.toThrow(/rows of namespace test written to a batch writer for namespace bar/);
+    await expect(writeRows(cluster, [rowsOf([record(1)])], { sendKey: false })).rejects.toThrow(/takes records only/);
+    expect((await writeRows(cluster, [rowsOf([record(1)], 'bar')], { namespace: 'bar' })).results[0]!.outcome).toBe('written');
+  });
+
+  it('holds the write callback while a chunk of rows fills a node, and reuses request buffers safely', async () => {
+    const rows: BatchRowRequest[] = [];
+    const pending: Array<() => void> = [];
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        const got = batchRows(request);
+        rows.push(...got);
+        pending.push(() => {
+          for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
+        });
+      },
+    });
+    const cluster = await connect(node.address);
+    const results: WriteResult[] = [];
+    const writer = new BatchWriter(cluster, { batchSize: 10, maxInFlightPerNode: 2, highWaterMark: 1, onResult: (r) => results.push(r) });
+    const records = Array.from({ length: 500 }, (_, i) => record(i, { bins: [{ name: 'v', type: 4, value: randomBytes(1 + (i % 50)) }] }));
+    let pulled = 0;
+    function* source() {
+      for (let i = 0; i < records.length; i += 50, pulled++) yield rowsOf(records.slice(i, i + 50));
+    }
+    const done = pipeline(Readable.from(source(), { objectMode: true, highWaterMark: 1 }), writer);
+    await expect.poll(() => pending.length).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    // Two batches in flight and the rest of the first chunk queued: the source waits.
+    expect(pending).toHaveLength(2);
+    expect(pulled).toBeLessThanOrEqual(1 + writer.writableHighWaterMark + 2);
+    const release = setInterval(() => pending.shift()?.(), 2);
+    await done;
+    clearInterval(release);
+    expect(results).toHaveLength(500);
+    // Every request the node got held the rows it should: no reused buffer was overwritten in flight.
+    const byDigest = new Map(records.map((r) => [r.digest.toString('hex'), r]));
+    expect(rows).toHaveLength(500);
+    for (const row of rows) expect(row.bins).toEqual(byDigest.get(row.digest.toString('hex'))!.bins);
+  });
+
+  it('takes records and rows buffered together (_writev), one result each', async () => {
+    const rows: BatchRowRequest[] = [];
+    const node = await fake({ name: 'N', onMessage: batchNode(() => 0, rows) });
+    const cluster = await connect(node.address);
+    const results: WriteResult[] = [];
+    const writer = new BatchWriter(cluster, { batchSize: 8, maxInFlightPerNode: 1, onResult: (r) => results.push(r) });
+    const writev = vi.spyOn(writer as unknown as { _writev: BatchWriter['_writev'] }, '_writev');
+    const records = Array.from({ length: 60 }, (_, i) => record(i));
+    for (let i = 0; i < 60; i += 6) {
+      writer.write(records[i]!);
+      writer.write(rowsOf(records.slice(i + 1, i + 6)));
+    }
+    writer.end();
+    await finished(writer);
+    expect(writev).toHaveBeenCalled();
+    expect(results).toHaveLength(60);
+    expect(new Set(results.map((r) => r.record.digest.toString('hex'))).size).toBe(60);
+    expect(rows).toHaveLength(60);
   });
 });

@@ -4,8 +4,9 @@ import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import type { RawRecord } from '../../src/aerospike/types.js';
 import { avroType } from '../../src/avro/avro-type.js';
-import { ContainerDecoder, ContainerEncoder, ContainerWriter } from '../../src/avro/container.js';
+import { ContainerDecoder, ContainerEncoder, ContainerWriter, type BlockReader } from '../../src/avro/container.js';
 import { ContainerDecodeError } from '../../src/avro/errors.js';
+import { AvroReader, readRecord } from '../../src/avro/record-binary.js';
 import { RECORD_CODEC, RECORD_TYPE, avroToRecord, recordToAvro, type AvroRecord } from '../../src/avro/record-codec.js';
 import { RECORD_SCHEMA_V1 } from '../../src/avro/schemas.js';
 import { decodeWithAvroJs } from './avro-js.js';
@@ -35,6 +36,41 @@ async function decode(bytes: Buffer, chunk = 4096): Promise<RawRecord[]> {
     for await (const r of records) out.push(r);
   });
   return out;
+}
+
+/** A BlockReader that keeps a copy of each record's bytes, as its contract asks. */
+class CopyingReader implements BlockReader<Buffer[]> {
+  blocks: Array<{ count: number; bytes: number }> = [];
+  #records: Buffer[] = [];
+
+  begin(count: number, bytes: number): void {
+    this.blocks.push({ count, bytes });
+  }
+
+  read(rd: AvroReader): void {
+    const start = rd.pos;
+    readRecord(rd);
+    this.#records.push(Buffer.from(rd.buf.subarray(start, rd.pos)));
+  }
+
+  end(): Buffer[] {
+    const block = this.#records;
+    this.#records = [];
+    return block;
+  }
+}
+
+/** decode() with a CopyingReader: the records of each block, and the decoder. */
+async function decodeBlocks(bytes: Buffer, chunk: number): Promise<{ blocks: RawRecord[][]; reader: CopyingReader; decoder: ContainerDecoder }> {
+  const pieces: Buffer[] = [];
+  for (let i = 0, n = 1; i < bytes.length; i += n, n = 1 + ((n * 7919) % chunk)) pieces.push(bytes.subarray(i, i + n));
+  const reader = new CopyingReader();
+  const decoder = new ContainerDecoder(RECORD_CODEC, { blocks: reader });
+  const blocks: RawRecord[][] = [];
+  await pipeline(Readable.from(pieces), decoder, async (chunks: AsyncIterable<Buffer[]>) => {
+    for await (const block of chunks) blocks.push(block.map((b) => readRecord(new AvroReader(b, 0, b.length))));
+  });
+  return { blocks, reader, decoder };
 }
 
 async function decodeError(bytes: Buffer): Promise<ContainerDecodeError> {
@@ -70,6 +106,26 @@ describe('Avro container files', () => {
     expect(blockStarts(file).length).toBeGreaterThan(10);
     expect(await decode(file, 7)).toEqual(records);
     expect(await decode(file, 100_000)).toEqual(records);
+  });
+
+  it('with a BlockReader, push one value per block, its records read from bytes reused from block to block', async () => {
+    const file = await encode(records, 2048);
+    const starts = blockStarts(file);
+    for (const chunk of [7, 3000, 100_000]) {
+      const { blocks, reader, decoder } = await decodeBlocks(file, chunk);
+      expect(blocks).toHaveLength(starts.length - 1);
+      expect(blocks.flat()).toEqual(records);
+      expect(reader.blocks.map((b) => b.count)).toEqual(blocks.map((b) => b.length));
+      expect(decoder.records).toBe(records.length);
+    }
+    // A bad record fails the same way, naming the same position.
+    const bad = Buffer.from(file);
+    const count = avro.Type.forSchema('long').decode(file, starts[1]);
+    const size = avro.Type.forSchema('long').decode(file, count.offset);
+    bad[size.offset] = 0x7e;
+    const error = await decodeBlocks(bad, 3000).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AVRO_BAD_RECORD', position: { offset: size.offset, block: 1 } });
+    expect(error).toEqual(await decodeError(bad));
   });
 
   it('write a valid empty file for an empty stream', async () => {

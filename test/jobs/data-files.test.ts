@@ -8,7 +8,9 @@ import { ParticleType, type RawRecord } from '../../src/aerospike/types.js';
 import type { ScanBatch } from '../../src/aerospike/scan-batch.js';
 import { FieldType, MSG_HEADER_SIZE, encodeMessagesFrame } from '../../src/aerospike/wire/message.js';
 import { avroToRecord, type AvroRecord } from '../../src/avro/record-codec.js';
-import { DataFileSink, readDataFile, type Compression, type DataFileEntry, type DataFileSinkOptions } from '../../src/jobs/data-files.js';
+import { DataFileSink, checkDataFile, readDataFile, type Compression, type DataFileEntry, type DataFileSinkOptions } from '../../src/jobs/data-files.js';
+import type { WireRows } from '../../src/aerospike/batch-request.js';
+import { RowsReader } from '../../src/avro/record-rows.js';
 import { FaultyStore } from '../../src/storage/faulty.js';
 import { createStore, type ObjectStore } from '../../src/storage/index.js';
 import { recordMessage } from '../aerospike/support/fake-node.js';
@@ -312,5 +314,52 @@ describe('readDataFile', () => {
     const { store, entry } = await series();
     const error = await failure(readBack(store, { ...entry, records: entry.records + 1 }, 'gzip'));
     expect(error).toMatchObject({ code: 'DATA_FILE_RECORD_COUNT_MISMATCH', file: entry.name });
+  });
+
+  it('with a BlockReader, give one chunk per block: the rows of its records, checked as records are', async () => {
+    const store = memoryStore();
+    // Small files of several blocks each, with and without gzip.
+    for (const compress of ['gzip', 'none'] as const) {
+      const entries = await writeSeries(records, { store, compress, maxFileBytes: 16 * 1024, baseName: `rows_${compress}` });
+      expect(entries.length).toBeGreaterThan(1);
+      const rows: WireRows[] = [];
+      for (const entry of entries) {
+        for await (const chunk of readDataFile({ store, prefix: 'bk', entry, compress }, new RowsReader('bar', { sets: new Set([records[0]!.set]) }))) rows.push(chunk as WireRows);
+      }
+      expect(rows.length).toBeGreaterThan(entries.length);
+      const kept = records.filter((r) => r.set === records[0]!.set && r.bins.length > 0);
+      expect(rows.reduce((n, r) => n + r.count, 0)).toBe(kept.length);
+      expect(rows.reduce((n, r) => n + r.count + r.skipped, 0)).toBe(records.length);
+      const back = rows.flatMap((r) => Array.from({ length: r.count }, (_, i) => r.record(i)));
+      expect(back.map((r) => r.digest.toString('hex'))).toEqual(kept.map((r) => r.digest.toString('hex')));
+      expect(back.every((r) => r.namespace === 'bar')).toBe(true);
+
+      const entry = entries[0]!;
+      const error = await failure(
+        (async () => {
+          for await (const _ of readDataFile({ store, prefix: 'bk', entry: { ...entry, records: entry.records - 1 }, compress }, new RowsReader('bar'))) continue;
+        })(),
+      );
+      expect(error).toMatchObject({ code: 'DATA_FILE_RECORD_COUNT_MISMATCH', file: entry.name });
+    }
+  });
+});
+
+describe('checkDataFile', () => {
+  it('decodes every record as restore does, and lists every problem', async () => {
+    const store = memoryStore();
+    const [entry] = (await writeSeries(records, { store })) as [DataFileEntry];
+    expect(await checkDataFile({ store, prefix: 'bk', entry, compress: 'gzip' })).toEqual({ problems: [], bytes: entry.size, records: records.length });
+
+    // A record the row decoder refuses (more bins than a batch write row holds) makes the file undecodable.
+    const many = { ...records[0]!, bins: Array.from({ length: 65_536 }, () => ({ name: 'b', type: ParticleType.BOOL, value: Buffer.from([1]) })) };
+    const [bad] = (await writeSeries([records[0]!, many], { store, baseName: 'test_9' })) as [DataFileEntry];
+    const check = await checkDataFile({ store, prefix: 'bk', entry: { ...bad, records: 5 }, compress: 'gzip' });
+    expect(check.problems.map((p) => p.code)).toEqual(['DATA_FILE_UNDECODABLE']);
+    expect(check.problems[0]!.position).toMatchObject({ block: 0, record: 1 });
+    expect(check).toMatchObject({ bytes: bad.size, records: 1 });
+
+    const missing = await checkDataFile({ store, prefix: 'bk', entry: { ...entry, name: 'test_0_00007.avro.gz' }, compress: 'gzip' });
+    expect(missing).toMatchObject({ problems: [{ code: 'DATA_FILE_MISSING' }], bytes: 0, records: 0 });
   });
 });
