@@ -28,6 +28,23 @@ function batchNode(resultCode: (row: BatchRowRequest) => number, rows: BatchRowR
   };
 }
 
+/** A node that records the rows it is sent and answers each batch (all written) only when the test calls its `pending` entry. */
+async function heldReplyNode(): Promise<{ rows: BatchRowRequest[]; pending: Array<() => void>; node: FakeNode }> {
+  const rows: BatchRowRequest[] = [];
+  const pending: Array<() => void> = [];
+  const node = await fake({
+    name: 'N',
+    onMessage: (request, send) => {
+      const got = batchRows(request);
+      rows.push(...got);
+      pending.push(() => {
+        for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
+      });
+    },
+  });
+  return { rows, pending, node };
+}
+
 function record(i: number, extra: Partial<RawRecord> = {}): RawRecord {
   return {
     namespace: 'test',
@@ -237,18 +254,7 @@ describe('BatchWriter', () => {
   });
 
   it('takes buffered records a chunk at a time (_writev), one result each, and still holds the callback', async () => {
-    const rows: BatchRowRequest[] = [];
-    const pending: Array<() => void> = [];
-    const node = await fake({
-      name: 'N',
-      onMessage: (request, send) => {
-        const got = batchRows(request);
-        rows.push(...got);
-        pending.push(() => {
-          for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
-        });
-      },
-    });
+    const { rows, pending, node } = await heldReplyNode();
     const cluster = await connect(node.address);
     const results: WriteResult[] = [];
     const writer = new BatchWriter(cluster, { batchSize: 8, maxInFlightPerNode: 1, onResult: (r) => results.push(r) });
@@ -373,18 +379,7 @@ describe('BatchWriter with WireRows', () => {
   });
 
   it('holds the write callback while a chunk of rows fills a node, and reuses request buffers safely', async () => {
-    const rows: BatchRowRequest[] = [];
-    const pending: Array<() => void> = [];
-    const node = await fake({
-      name: 'N',
-      onMessage: (request, send) => {
-        const got = batchRows(request);
-        rows.push(...got);
-        pending.push(() => {
-          for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
-        });
-      },
-    });
+    const { rows, pending, node } = await heldReplyNode();
     const cluster = await connect(node.address);
     const results: WriteResult[] = [];
     const writer = new BatchWriter(cluster, { batchSize: 10, maxInFlightPerNode: 2, highWaterMark: 1, onResult: (r) => results.push(r) });
