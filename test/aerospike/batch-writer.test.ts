@@ -307,6 +307,9 @@ describe('BatchWriter with WireRows', () => {
     const rows: BatchRowRequest[] = [];
     const node = await fake({ name: 'N', namespaces: ['test', 'bar'], onMessage: batchNode(() => 0, rows) });
     const cluster = await connect(node.address);
+    // One clock for both writes: a TTL is the void time minus now, and a second may tick between them.
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
+    defer(() => clock.mockRestore());
     const now = citrusleafNow();
     const records = [
       record(1, { namespace: 'bar', userKey: { type: 3, bytes: Buffer.from('k1') }, voidTime: now + 1000, generation: 0x1_0007 }),
