@@ -309,7 +309,7 @@ describe('BatchWriter with WireRows', () => {
     const cluster = await connect(node.address);
     // One clock for both writes: a TTL is the void time minus now, and a second may tick between them.
     const clock = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
-    defer(() => clock.mockRestore());
+    defer(async () => clock.mockRestore());
     const now = citrusleafNow();
     const records = [
       record(1, { namespace: 'bar', userKey: { type: 3, bytes: Buffer.from('k1') }, voidTime: now + 1000, generation: 0x1_0007 }),
