@@ -11,9 +11,6 @@
  * every record has a 20-byte digest field. The frame is never reused: a batch may be
  * kept as long as the consumer likes (it keeps the frame, up to ~1 MiB, alive).
  */
-import { RecordDecoder } from './record-decoder.js';
-import type { RawRecord } from './types.js';
-
 export const DIGEST_SIZE = 20;
 
 export interface ScanBatch {
@@ -27,13 +24,6 @@ export interface ScanBatch {
   readonly digests: Int32Array;
   /** Wire bytes of the batch's record messages. */
   readonly bytes: number;
-}
-
-/** The batch's records as RawRecords (copies: they do not keep the frame alive). */
-export function batchRecords(batch: ScanBatch, decoder = new RecordDecoder()): RawRecord[] {
-  const out: RawRecord[] = new Array(batch.count);
-  for (let i = 0; i < batch.count; i++) out[i] = decoder.decode(batch.body, batch.offsets[i]!);
-  return out;
 }
 
 export function isScanBatch(chunk: unknown): chunk is ScanBatch {

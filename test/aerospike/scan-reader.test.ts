@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ScanError } from '../../src/aerospike/errors.js';
-import { batchRecords, type ScanBatch } from '../../src/aerospike/scan-batch.js';
+import { RecordDecoder } from '../../src/aerospike/record-decoder.js';
+import type { ScanBatch } from '../../src/aerospike/scan-batch.js';
 import { ScanReader, type ScanOptions } from '../../src/aerospike/scan-reader.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
@@ -30,6 +31,12 @@ async function readAllBatches(reader: ScanReader): Promise<ScanBatch[]> {
   const out: ScanBatch[] = [];
   for await (const b of reader) out.push(b as ScanBatch);
   return out;
+}
+
+/** A batch's records, decoded as record mode decodes them. */
+function batchRecords(batch: ScanBatch): RawRecord[] {
+  const decoder = new RecordDecoder();
+  return Array.from({ length: batch.count }, (_, i) => decoder.decode(batch.body, batch.offsets[i]!));
 }
 
 const recordsOf = (batches: ScanBatch[]) => batches.flatMap((b) => batchRecords(b));
