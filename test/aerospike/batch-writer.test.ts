@@ -201,7 +201,10 @@ describe('BatchWriter', () => {
     expect(rows).toHaveLength(30);
   });
 
-  it('routes each record to the master of its partition', async () => {
+  it.each([
+    ['record', (cluster: Cluster, records: RawRecord[]) => writeAll(cluster, records)],
+    ['row', (cluster: Cluster, records: RawRecord[]) => writeRows(cluster, [rowsOf(records.slice(0, 150)), rowsOf(records.slice(150))])],
+  ])('routes each %s to the master of its partition', async (_what, write) => {
     const rowsA: BatchRowRequest[] = [];
     const rowsB: BatchRowRequest[] = [];
     let b: FakeNode | undefined;
@@ -209,7 +212,7 @@ describe('BatchWriter', () => {
     b = await fake({ name: 'B', owns: (p) => p >= 2048, peers: () => `1,3000,[[A,,[${a.address}]]]`, onMessage: batchNode(() => 0, rowsB) });
     const cluster = await connect(a.address);
     const records = Array.from({ length: 200 }, (_, i) => record(i));
-    const { results } = await writeAll(cluster, records);
+    const { results } = await write(cluster, records);
     expect(results).toHaveLength(200);
     expect(rowsA.every((r) => partitionId(r.digest) < 2048)).toBe(true);
     expect(rowsB.every((r) => partitionId(r.digest) >= 2048)).toBe(true);
@@ -356,21 +359,6 @@ describe('BatchWriter with WireRows', () => {
     expect(writer.stats).toMatchObject({ written: 2, expired: 1, failed: 3 });
     expect(new Set(rows.map((r) => r.digest.toString('hex'))).size).toBe(4);
     expect(rows.find((r) => r.digest.equals(records[4]!.digest))!.ttl).toBeGreaterThan(90);
-  });
-
-  it('routes each row to the master of its partition', async () => {
-    const rowsA: BatchRowRequest[] = [];
-    const rowsB: BatchRowRequest[] = [];
-    let b: FakeNode | undefined;
-    const a = await fake({ name: 'A', owns: (p) => p < 2048, peers: () => `1,3000,[[B,,[${b!.address}]]]`, onMessage: batchNode(() => 0, rowsA) });
-    b = await fake({ name: 'B', owns: (p) => p >= 2048, peers: () => `1,3000,[[A,,[${a.address}]]]`, onMessage: batchNode(() => 0, rowsB) });
-    const cluster = await connect(a.address);
-    const records = Array.from({ length: 200 }, (_, i) => record(i));
-    const { results } = await writeRows(cluster, [rowsOf(records.slice(0, 150)), rowsOf(records.slice(150))]);
-    expect(results).toHaveLength(200);
-    expect(rowsA.every((r) => partitionId(r.digest) < 2048)).toBe(true);
-    expect(rowsB.every((r) => partitionId(r.digest) >= 2048)).toBe(true);
-    expect(rowsA.length + rowsB.length).toBe(200);
   });
 
   it('refuses rows it would have to rewrite: another namespace, or no keys', async () => {
