@@ -220,22 +220,11 @@ describe('ScanReader', () => {
     const node = await fake({ name: 'N', onMessage: scanServer(records, 64) });
     const cluster = await connect(node.address);
     const reader = new ScanReader(cluster, { namespace: 'test', highWaterMark: 100 });
-    let consumed = 0;
-    reader.on('data', () => {
-      if (++consumed === 500) reader.pause();
-    });
-    await expect.poll(() => consumed, { timeout: 10_000 }).toBe(500);
-    await new Promise((r) => setTimeout(r, 300));
-    const state = reader.bufferState();
-    expect(state.records).toBeLessThanOrEqual(100);
-    expect(state.pausedSockets).toBe(1);
-    // The bound of scan-reader.ts: the frame being decoded, one queued frame, one socket read.
-    const frameBytes = 64 * 4040 + 64 * 60;
-    expect(state.bytes).toBeLessThanOrEqual(2 * frameBytes + 64 * 1024);
+    const stalled = await stallAfter(reader, 500, () => 1);
+    expect(stalled.consumed).toBe(500);
+    expect(stalled.state.records).toBeLessThanOrEqual(100);
     expect(reader.stats.records).toBeLessThan(500 + 100 + 2 * 64 + 1);
-    reader.resume();
-    await once(reader, 'end');
-    expect(consumed).toBe(records.length);
+    expect(await stalled.finish()).toBe(records.length);
   });
 
   it('limits the record rate across the cluster', async () => {
@@ -353,27 +342,11 @@ describe('ScanReader in batch mode', () => {
     const node = await fake({ name: 'N', onMessage: scanServer(records, 64) });
     const cluster = await connect(node.address);
     const reader = new ScanReader(cluster, { namespace: 'test', batches: true });
-    let consumed = 0;
-    let stalled = false;
-    reader.on('data', (b: ScanBatch) => {
-      consumed += b.count;
-      if (consumed >= 500 && !stalled) {
-        stalled = true;
-        reader.pause();
-      }
-    });
-    await expect.poll(() => consumed >= 500, { timeout: 10_000 }).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
-    const state = reader.bufferState();
-    expect(state.records).toBeLessThanOrEqual(2); // batches: the default highWaterMark
-    expect(state.pausedSockets).toBe(1);
-    const frameBytes = 64 * 4040 + 64 * 60;
-    expect(state.bytes).toBeLessThanOrEqual(2 * frameBytes + 64 * 1024);
+    const stalled = await stallAfter(reader, 500, (b) => (b as ScanBatch).count);
+    expect(stalled.state.records).toBeLessThanOrEqual(2); // batches: the default highWaterMark
     // Taken, buffered (2 batches of a frame each) and the frame being walked: nothing more was read.
-    expect(reader.stats.records).toBeLessThanOrEqual(consumed + 3 * 64);
-    reader.resume();
-    await once(reader, 'end');
-    expect(consumed).toBe(records.length);
+    expect(reader.stats.records).toBeLessThanOrEqual(stalled.consumed + 3 * 64);
+    expect(await stalled.finish()).toBe(records.length);
   });
 
   it('limits the record rate with batches no larger than the burst', async () => {
@@ -435,6 +408,41 @@ function splitMessages(body: Buffer): [Buffer, Buffer] {
   }
   const cut = ends[Math.floor(ends.length / 2) - 1]!;
   return [body.subarray(0, cut), body.subarray(cut)];
+}
+
+/** Bytes of one reply frame of the stalled-consumer tests: 64 records of a 4000-byte blob. */
+const STALL_FRAME_BYTES = 64 * 4040 + 64 * 60;
+
+/**
+ * Takes chunks from `reader` until `records` records (countOf each chunk) were taken, then
+ * stops taking for 300 ms and checks the bound of scan-reader.ts: the socket paused, and
+ * held bytes no more than the frame being walked, one queued frame and one socket read.
+ * `finish()` resumes to the end and returns the records taken in all.
+ */
+async function stallAfter(reader: ScanReader, records: number, countOf: (chunk: unknown) => number) {
+  let consumed = 0;
+  let paused = false;
+  reader.on('data', (chunk: unknown) => {
+    consumed += countOf(chunk);
+    if (consumed >= records && !paused) {
+      paused = true;
+      reader.pause();
+    }
+  });
+  await expect.poll(() => paused, { timeout: 10_000 }).toBe(true);
+  await new Promise((r) => setTimeout(r, 300));
+  const state = reader.bufferState();
+  expect(state.pausedSockets).toBe(1);
+  expect(state.bytes).toBeLessThanOrEqual(2 * STALL_FRAME_BYTES + 64 * 1024);
+  return {
+    state,
+    consumed,
+    finish: async () => {
+      reader.resume();
+      await once(reader, 'end');
+      return consumed;
+    },
+  };
 }
 
 function pidArray(ids: number[]): Buffer {
