@@ -4,18 +4,19 @@
  * Starts the project's Aerospike-protocol test server (two nodes, namespaces test and
  * bar, in memory), loads sample data with the official client, then runs the real
  * commands, exactly as `aerobak ...` would: backup, verify, list, restore into another
- * namespace, and reads a restored record back. The backup goes to a temporary directory
- * that is removed at the end (pass --keep to keep it).
+ * namespace, and reads a restored record back. The backup is kept in
+ * ./aerobak-backups/demo-<UTC time>/ and its location printed at the end (pass --clean
+ * to remove it instead). The UDF file written for the demo goes to a temporary directory.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Aerospike from 'aerospike';
 import { runCli } from '../src/cli/app.js';
 import { InterruptedError } from '../src/errors.js';
 import { startTestServer } from '../test/support/aerospike-server/index.js';
 
-const keep = process.argv.includes('--keep');
+const clean = process.argv.includes('--clean');
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort(new InterruptedError('interrupted by SIGINT')));
 
@@ -52,15 +53,17 @@ try {
   await (await client.udfRegister(udf)).wait(20);
 
   const hosts = ['-h', server.hosts];
-  const backup = join(dir, 'test-backup');
+  const repo = resolve('aerobak-backups');
+  await mkdir(repo, { recursive: true });
+  const backup = join(repo, `demo-${new Date().toISOString().replace(/[-:]|\.\d+/g, '')}`);
   say('1. Back up namespace test (both sets, the index, the UDF) to a local directory:');
   await aerobak(['backup', ...hosts, '-n', 'test', '--to', backup]);
 
   say('2. Verify every file of the backup against its manifest (no cluster needed):');
   await aerobak(['verify', backup]);
 
-  say('3. List the backups in the parent directory:');
-  await aerobak(['list', dir]);
+  say('3. List the backups in ./aerobak-backups:');
+  await aerobak(['list', repo]);
 
   say('4. Restore it into namespace bar:');
   await aerobak(['restore', ...hosts, '--from', backup, '-n', 'test:bar']);
@@ -70,9 +73,10 @@ try {
   process.stdout.write(`bar/users/user-42: ${JSON.stringify(r.bins)} (generation ${r.gen}, ttl ${r.ttl})\n`);
 
   say('Done. Against a real cluster: aerobak backup -h HOST:3000 -n NAMESPACE (see aerobak --help and docs/cli.md).');
-  if (keep) process.stdout.write(`The backup is kept in ${backup}\n`);
+  if (clean) await rm(backup, { recursive: true, force: true });
+  else process.stdout.write(`The backup is in ${backup}\n`);
 } finally {
   await client.close();
   await server.stop();
-  if (!keep) await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
 }

@@ -3,15 +3,20 @@
  * The aerobak executable. Ctrl-C (SIGINT) or SIGTERM aborts the running job: it stops
  * scanning or writing, aborts uploads in progress, and exits with code 130. A second
  * Ctrl-C exits at once.
+ *
+ * The Node.js version is checked first, before the rest of aerobak is loaded (hence the
+ * dynamic import): an unsupported runtime gets one line and exit code 2.
  */
-import { InterruptedError } from '../errors.js';
-import { runCli } from './app.js';
+import { unsupportedNodeMessage } from './node-version.js';
 
-// Under Node.js < 22 the AWS SDK warns, on every s3:// command, that its releases after
-// January 2027 will need Node.js 22: ten lines on stderr that are news for this package's
-// maintainers, not for the person running a backup, and that bury the one-line error of
-// a failed run. A value the user set wins.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const unsupported = unsupportedNodeMessage(process.versions.node);
+if (unsupported !== null) {
+  process.stderr.write(`${unsupported}\n`);
+  process.exit(2);
+}
+
+const { InterruptedError } = await import('../errors.js');
+const { runCli } = await import('./app.js');
 
 const controller = new AbortController();
 let interrupts = 0;
