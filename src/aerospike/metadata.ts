@@ -304,3 +304,52 @@ export async function countObjects(port: InfoPort, namespace: string, sets: read
   }
   return Math.round(total);
 }
+
+/** Seconds between the Unix epoch and the Aerospike ("citrusleaf") epoch, 2010-01-01T00:00:00Z. */
+const CITRUSLEAF_EPOCH_S = 1_262_304_000;
+
+/**
+ * The cluster's own clock: the smallest `current_time` (seconds since 2010-01-01, the
+ * clock records' last-update times come from) that the nodes report for `namespace`,
+ * as a Date; undefined if a node does not report it. The smallest, so that a bound taken
+ * from it is at or before every node's clock (1-second resolution: the value is floored).
+ */
+export async function clusterClock(port: InfoPort, namespace: string): Promise<Date | undefined> {
+  const command = `namespace/${namespace}`;
+  let min: number | undefined;
+  for (const reply of (await port.infoAll([command])).values()) {
+    const value = Number(parseKeyValues(checkedValue(command, reply)).get('current_time'));
+    if (!Number.isSafeInteger(value) || value <= 0) return undefined;
+    min = min === undefined ? value : Math.min(min, value);
+  }
+  return min === undefined ? undefined : new Date((min + CITRUSLEAF_EPOCH_S) * 1000);
+}
+
+/**
+ * The truncation thresholds of a namespace, per set ('' for the namespace itself), in
+ * milliseconds since 2010-01-01 (0 = never truncated): the largest value any node
+ * reports. A truncate makes every record last updated before the threshold disappear
+ * without a trace that a scan could see, so an incremental must know whether one moved.
+ */
+export async function truncateThresholds(port: InfoPort, namespace: string): Promise<Record<string, number>> {
+  const nsCommand = `namespace/${namespace}`;
+  const setsCommand = `sets/${namespace}`;
+  const out: Record<string, number> = {};
+  const raise = (key: string, value: string | undefined) => {
+    const n = Number(value ?? 0);
+    if (Number.isSafeInteger(n) && n > (out[key] ?? 0)) out[key] = n;
+    else out[key] ??= 0;
+  };
+  for (const reply of (await port.infoAll([nsCommand, setsCommand])).values()) {
+    raise('', parseKeyValues(checkedValue(nsCommand, reply)).get('truncate_lut'));
+    const sets = reply.get(setsCommand) ?? '';
+    if (sets === '' || infoError(sets)) continue;
+    for (const entry of sets.split(';')) {
+      if (entry === '') continue;
+      const kv = parseKeyValues(entry, ':');
+      const set = kv.get('set');
+      if (set !== undefined) raise(set, kv.get('truncate_lut'));
+    }
+  }
+  return out;
+}

@@ -12,7 +12,8 @@
  *   It reads and checks every byte readRecord does, and throws for the same inputs
  *   (plus a record of more than 65535 bins, which no batch write row holds).
  * - A record outside filter.sets, or without any bin left, is read but not appended; it
- *   counts in out.skipped.
+ *   counts in out.skipped. A record filter.digests refuses is read but not appended, and
+ *   not counted.
  */
 import { isUtf8 } from 'node:buffer';
 import { FIELD_HEADER_SIZE, OP_HEADER_SIZE, ROW_HEADER_SIZE, WireRows, setRowOpCount, writeRowHeader, type RowBuffer } from '../aerospike/batch-request.js';
@@ -43,6 +44,13 @@ import {
 export interface RowFilter {
   sets?: ReadonlySet<string>;
   bins?: ReadonlySet<string>;
+  /**
+   * Asked about every record of a kept set, before its bins are filtered, with its digest
+   * (20 bytes of `src` at `at`); a record it refuses is read but neither appended nor
+   * counted in out.skipped (the predicate counts what it refuses). Chain restores use it
+   * to keep only the newest version of a record, and only records still live.
+   */
+  digests?: { keep(src: Buffer, at: number): boolean };
 }
 
 const DIGEST_BYTES = 20;
@@ -451,7 +459,12 @@ export function readRecordRow(rd: AvroReader, out: WireRows, ns: Buffer, filter:
   }
   rd.pos = pos;
   const sets = filter.sets;
-  if (ops === 0 || (sets && !sets.has(cachedString(src, setAt, setLen, 1)))) {
+  if (sets && !sets.has(cachedString(src, setAt, setLen, 1))) {
+    out.skipped++;
+    return;
+  }
+  if (filter.digests && !filter.digests.keep(src, digestAt)) return;
+  if (ops === 0) {
     out.skipped++;
     return;
   }

@@ -36,6 +36,14 @@ const backupOptions: readonly OptionSpec[] = [
   { name: 'no-udfs', type: 'boolean', description: 'do not save UDF modules' },
 ];
 
+const chainOptions: readonly OptionSpec[] = [
+  { name: 'repo', type: 'string', value: 'LOCATION', description: 'back up into this repository (created on first use) as <NS>-<UTC time>/; --incremental finds its parent there' },
+  { name: 'incremental', type: 'boolean', description: 'only what changed since the newest complete backup of the same namespace, sets and bins in the repository (a full if there is none)' },
+  { name: 'incremental-from', type: 'string', value: 'PARENT', description: 'only what changed since the backup at PARENT (a location)' },
+  { name: 'track-deletes', type: 'boolean', description: 'also store the digests of every live record (20 bytes each), so that a restore of the chain leaves records deleted since out' },
+  { name: 'full-if-truncated', type: 'boolean', description: 'with --incremental: take a full backup when a set was truncated since the parent, instead of failing' },
+];
+
 const performanceOptions: readonly OptionSpec[] = [
   { name: 'parallel', short: 'w', type: 'string', value: 'N', defaultText: String(DEFAULT_PARALLEL), description: 'partition groups scanned at once (1-256)' },
   { name: 'records-per-second', short: 'L', type: 'string', value: 'N', description: 'limit the scan to N records per second overall' },
@@ -44,7 +52,7 @@ const performanceOptions: readonly OptionSpec[] = [
   { name: 'compress-level', type: 'string', value: '0-9', defaultText: '6', description: 'gzip level: 1 fastest, 9 smallest' },
 ];
 
-export const backupSpecs = [...backupOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
+export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
 
 /** Turns parsed values into BackupOptions; every check that needs no I/O happens here. */
 export function backupOptionsFrom(values: ParsedValues): BackupOptions {
@@ -70,6 +78,16 @@ export function backupOptionsFrom(values: ParsedValues): BackupOptions {
     throw new UsageError(`--modified-after ${after.toISOString()} is not before --modified-before ${before.toISOString()}: no record could match`);
   }
   if (bool(values, 'no-ttl-only')) opts.noTtlOnly = true;
+  const repo = str(values, 'repo');
+  if (repo !== undefined) opts.repo = repo;
+  const from = str(values, 'incremental-from');
+  if (from !== undefined) opts.incrementalFrom = from;
+  if (bool(values, 'incremental')) opts.incremental = true;
+  if (bool(values, 'track-deletes')) opts.trackDeletes = true;
+  if (bool(values, 'full-if-truncated')) {
+    if (!opts.incremental) throw new UsageError('--full-if-truncated applies to --incremental only');
+    opts.fullIfTruncated = true;
+  }
   if (bool(values, 'no-indexes')) opts.noIndexes = true;
   if (bool(values, 'no-udfs')) opts.noUdfs = true;
   const rps = integer(values, 'records-per-second', { min: 1 });
@@ -88,6 +106,8 @@ export function printBackupSummary(io: Io, s: BackupSummary): void {
       `backup complete: ${formatCount(s.records)} records of namespace ${s.namespace} in ${s.files} data file(s), ${formatBytes(s.bytes)}, ` +
         `${s.indexes} secondary index(es), ${s.udfs} UDF module(s), ${formatDuration(s.durationMs / 1000)}`,
       `location: ${s.location}`,
+      ...(s.kind === 'incremental' ? [`incremental of: ${s.parent}`] : []),
+      ...(s.liveDigests !== undefined ? [`live records tracked: ${formatCount(s.liveDigests)}`] : []),
       '',
     ].join('\n'),
   );
@@ -107,6 +127,7 @@ export const backupCommand: CliCommand = {
     ],
     sections: [
       { title: 'What to back up', options: backupOptions },
+      { title: 'Repositories and incremental chains', options: chainOptions },
       { title: 'Performance and files', options: performanceOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
@@ -114,7 +135,9 @@ export const backupCommand: CliCommand = {
     examples: [
       'aerobak backup -n test',
       'aerobak backup -h 10.0.0.5:3000 -n users -s profiles,sessions --to s3://backups/aerospike/users-daily',
-      'aerobak backup -n test -a 2026-01-24_00:00:00 --to gs://my-bucket/incremental/2026-01-24   # incremental',
+      'aerobak backup -n users --repo s3://backups/aerospike --track-deletes                 # weekly full',
+      'aerobak backup -n users --repo s3://backups/aerospike --incremental --track-deletes   # nightly incremental',
+      'aerobak backup -n test -a 2026-01-24_00:00:00 --to gs://my-bucket/changed/2026-01-24   # records changed since a time',
       'aerobak backup -n test -w 8 -L 50000 -F 1GiB --json > backup.jsonl',
     ],
     exitCodes: exitCodes('the backup failed (a scan or an upload failed; no manifest was written)', { cluster: true }),

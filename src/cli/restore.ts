@@ -7,6 +7,7 @@ import { exitCodes, type CliCommand } from './command.js';
 import {
   bool,
   clusterOptions,
+  date,
   connectionOptions,
   integer,
   list,
@@ -47,6 +48,12 @@ const restoreOptions: readonly OptionSpec[] = [
   { name: 'no-indexes', type: 'boolean', description: 'do not restore secondary indexes' },
   { name: 'no-udfs', type: 'boolean', description: 'do not restore UDF modules' },
   { name: 'force', type: 'boolean', description: 'restore a backup that has no manifest (interrupted): its complete data files, unverified' },
+  {
+    name: 'at',
+    type: 'string',
+    value: 'TIME',
+    description: 'point in time: --from is a repository; restore the newest complete backup (or chain point) of the namespace that finished at or before TIME',
+  },
 ];
 
 const performanceOptions: readonly OptionSpec[] = [
@@ -109,6 +116,11 @@ export function restoreOptionsFrom(values: ParsedValues): RestoreOptions {
   if (bool(values, 'no-indexes')) opts.noIndexes = true;
   if (bool(values, 'no-udfs')) opts.noUdfs = true;
   if (bool(values, 'force')) opts.force = true;
+  const at = date(values, 'at');
+  if (at !== undefined) {
+    if (opts.force) throw new UsageError('--at picks a complete backup; --force is for one without a manifest');
+    opts.at = at;
+  }
   return opts;
 }
 
@@ -137,6 +149,10 @@ export function printRestoreSummary(io: Io, s: RestoreSummary, complete: boolean
     `  indexes                 ${s.indexes.created} created, ${s.indexes.existing} already present, ${s.indexes.skipped} skipped by set filter`,
     `  UDF modules             ${s.udfs.written} written, ${s.udfs.unchanged} unchanged`,
   ];
+  if (s.links) {
+    lines.push(`  superseded (newer link) ${formatCount(s.superseded)}`, `  deleted since           ${formatCount(s.deleted)}`, `  chain of ${s.links.length} backups, oldest first:`);
+    for (const l of s.links) lines.push(`    ${l.location}: ${formatCount(l.restored)} restored, ${formatCount(l.superseded)} superseded, ${formatCount(l.deleted)} deleted`);
+  }
   if (s.unverified) lines.push('  (backup had no manifest: data files were not verified)');
   io.stdout.write(lines.join('\n') + '\n');
 }
@@ -168,6 +184,8 @@ export const restoreCommand: CliCommand = {
       'aerobak restore --from s3://backups/aerospike/users-daily -n users:users_copy --mode replace',
       'aerobak restore --from gs://my-bucket/incremental/2026-01-24 -s profiles --ignore-codes RECORD_TOO_BIG',
       'aerobak restore --from ./interrupted-backup --force --no-indexes',
+      'aerobak restore --from s3://backups/aerospike/users-20261202T020000Z -n users:users_dr   # an incremental: its whole chain',
+      'aerobak restore --from s3://backups/aerospike --at 2026-12-02T02:00:00Z -n users:users_dr   # point in time',
     ],
     exitCodes: exitCodes('the restore failed: a record was refused (code not ignored), a data file does not match its manifest, an index conflicts', { cluster: true }),
   },

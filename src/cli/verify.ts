@@ -11,13 +11,13 @@ const specs = [...outputOptions];
 export function printVerifyReport(io: Io, r: VerifyReport): void {
   if (r.ok) {
     io.stdout.write(
-      `backup OK: ${r.location}: ${r.filesChecked} data file(s), ${formatCount(r.records)} records, ${formatBytes(r.bytes)} verified` +
+      `backup OK: ${r.location}${r.links > 1 ? ` (a chain of ${r.links} backups)` : ''}: ${r.filesChecked} data file(s), ${formatCount(r.records)} records, ${formatBytes(r.bytes)} verified` +
         `${r.manifest?.metadata ? `, ${r.manifest.metadata.indexes} index(es) and ${r.manifest.metadata.udfs} UDF module(s)` : ''}\n`,
     );
     return;
   }
   const lines = [`backup FAILED verification: ${r.location}: ${r.problems.length} problem(s)`];
-  for (const p of r.problems) lines.push(`  ${p.file}: ${p.message} [${p.code}]`);
+  for (const p of r.problems) lines.push(`  ${p.link ? `${p.link}: ` : ''}${p.file}: ${p.message} [${p.code}]`);
   if (r.manifest) lines.push(`  (${r.filesChecked} of ${r.manifest.files.length} data file(s) read, ${formatCount(r.records)} records decoded)`);
   io.stdout.write(lines.join('\n') + '\n');
 }
@@ -47,6 +47,7 @@ export const verifyCommand: CliCommand = {
     const report = await verifyBackup({
       store,
       prefix: '',
+      location,
       signal,
       onProgress: (p) => {
         if (json) jsonLine(io.stdout, 'progress', { phase: 'verify', ...p });

@@ -17,21 +17,27 @@ import { pipeline } from 'node:stream/promises';
 import pkg from '../../package.json' with { type: 'json' };
 import { Cluster, parseHosts, type ClusterOptions } from '../aerospike/cluster.js';
 import { formatEndpoint } from '../aerospike/connection.js';
-import { countObjects, listIndexes, readUdfs, type IndexDefinition, type UdfModule } from '../aerospike/metadata.js';
+import { clusterClock, countObjects, listIndexes, readUdfs, truncateThresholds, type IndexDefinition, type UdfModule } from '../aerospike/metadata.js';
 import { ScanReader } from '../aerospike/scan-reader.js';
 import { metadataFilter } from '../aerospike/wire/exp.js';
 import { PARTITION_COUNT } from '../aerospike/types.js';
 import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
-import { AerobakError, InterruptedError, NamespaceNotFoundError, abortReason } from '../errors.js';
+import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
+import type { DigestListEntry } from '../catalog/digest-list.js';
+import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { DataFileSink, type Compression, type DataFileEntry } from './data-files.js';
+import { IncrementalError, checkIncrementalOptions, incrementalSince, namedParent, newestParent, truncatedSince, type Parent } from './incremental.js';
+import { writeLiveDigests } from './live-digests.js';
 import {
+  MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   writeManifest,
   writeMetadata,
   type BackupFilters,
+  type BackupKind,
   type ClusterInfo,
   type Manifest,
   type MetadataFileEntry,
@@ -64,8 +70,21 @@ export interface BackupOptions {
   noIndexes?: boolean;
   /** Skip UDF modules. */
   noUdfs?: boolean;
-  /** Where to write; default a new directory ./aerobak-backups/<namespace>-<UTC time>. */
+  /**
+   * Where to write; default a new directory ./aerobak-backups/<namespace>-<UTC time>, or
+   * <repo>/<namespace>-<UTC time> with `repo`.
+   */
   to?: string;
+  /** A repository (created on first use) that the backup goes into, and where `incremental` looks for its parent. */
+  repo?: string;
+  /** An incremental of the newest complete backup of the same namespace, sets and bins in the repository (a full if there is none). */
+  incremental?: boolean;
+  /** An incremental of the backup at this location. */
+  incrementalFrom?: string;
+  /** With `incremental`: take a full backup when a truncate since the parent makes an incremental impossible, instead of failing. */
+  fullIfTruncated?: boolean;
+  /** Also store the digests of every live record, so that restoring a chain leaves deleted records out. */
+  trackDeletes?: boolean;
 }
 
 export interface BackupDeps {
@@ -80,6 +99,11 @@ export interface BackupDeps {
 
 export interface BackupSummary {
   location: string;
+  kind: BackupKind;
+  /** For an incremental: its parent's location. */
+  parent?: string;
+  /** With trackDeletes: the live records whose digests were stored. */
+  liveDigests?: number;
   namespace: string;
   sets: string[];
   partitions: string;
@@ -137,6 +161,14 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
   const ranges = opts.partitions ?? ALL_PARTITIONS;
   deps.signal?.throwIfAborted();
 
+  const open = deps.openStore ?? openStore;
+  const wantsIncremental = opts.incremental === true || opts.incrementalFrom !== undefined;
+  if (opts.incremental && opts.incrementalFrom !== undefined) throw new UsageError('--incremental picks the parent itself; --incremental-from names it: give one of them');
+  if (wantsIncremental) checkIncrementalOptions(opts);
+  if (opts.trackDeletes && (opts.modifiedAfter || opts.modifiedBefore || opts.noTtlOnly || opts.partitions)) {
+    throw new UsageError('--track-deletes records every live record of the namespace (or its sets): it does not combine with time, TTL or partition filters');
+  }
+
   let store: ObjectStore | undefined;
   const cluster = await Cluster.connect(opts.cluster);
   try {
@@ -145,11 +177,46 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
 
     // The destination is checked before anything is read, so a typo in a bucket name
     // fails in a second, not after an hour of scanning.
-    store = await (deps.openStore ?? openStore)(opts.to ?? defaultBackupLocation(opts.namespace, started), 'write');
+    const { location, repo } = await destination(opts, started, open, deps.signal);
+    if (opts.incremental && !repo) {
+      throw new UsageError(`--incremental looks for its parent in a repository: give --repo, or a --to inside one (${location} is in none), or name the parent with --incremental-from`);
+    }
+    store = await open(location, 'write');
     for await (const existing of store.list('', { signal: deps.signal })) {
       throw new DestinationNotEmptyError(store.location, existing.key);
     }
-    note(`backing up namespace ${opts.namespace}${sets.length > 0 ? ` (sets ${sets.join(', ')})` : ''} to ${store.location}`);
+
+    // The cluster's clock and truncation thresholds before the scan starts: what an
+    // incremental of this backup starts from, and checks truncates against.
+    const clusterTime = await clusterClock(cluster, opts.namespace);
+    const thresholds = await truncateThresholds(cluster, opts.namespace);
+    const scope = { namespace: opts.namespace, sets, bins: opts.bins ?? [] };
+    let parent: Parent | undefined;
+    if (opts.incrementalFrom !== undefined) parent = await namedParent(opts.incrementalFrom, scope, repo, open);
+    else if (opts.incremental && repo) {
+      parent = await newestParent(repo, await backupPrefixes(repo.store, deps.signal), scope);
+      if (!parent) note(`no complete backup of namespace ${opts.namespace} with the same sets and bins in ${repo.root}: taking a full backup`);
+    }
+    if (parent) {
+      const truncated = truncatedSince(parent, thresholds, sets);
+      if (truncated.length > 0) {
+        const what = truncated.map((t) => (t === '' ? `namespace ${opts.namespace}` : `set ${t}`)).join(', ');
+        if (!opts.fullIfTruncated || opts.incrementalFrom !== undefined) {
+          throw new IncrementalError(
+            'TRUNCATED_SINCE_PARENT',
+            `${what} was truncated since the parent ${parent.location}: an incremental cannot express a truncate (its records would come back on restore); take a full backup${opts.incremental ? ', or add --full-if-truncated' : ''}`,
+          );
+        }
+        note(`${what} was truncated since ${parent.location}: taking a full backup instead of an incremental (--full-if-truncated)`);
+        parent = undefined;
+      }
+    }
+    if (!clusterTime) note('the cluster does not report its clock (current_time): incrementals of this backup cannot be made');
+    const since = parent ? incrementalSince(parent) : undefined;
+    note(
+      `backing up namespace ${opts.namespace}${sets.length > 0 ? ` (sets ${sets.join(', ')})` : ''} to ${store.location}` +
+        (parent ? ` as an incremental of ${parent.location} (records updated since ${since!.toISOString()})` : ''),
+    );
 
     const ids = partitionIds(ranges);
     const objects = await countObjects(cluster, opts.namespace, sets);
@@ -163,11 +230,16 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
     if (indexes.length + udfs.length > 0) note(`saved ${indexes.length} secondary index definition(s) and ${udfs.length} UDF module(s)`);
     const about = await cluster.info(['build', 'cluster-name']);
 
-    const files = await scanGroups(cluster, store, opts, planGroups(ids, opts.parallel ?? DEFAULT_PARALLEL), estimate, deps);
-    const manifest = buildManifest(opts, { started, finished: now(), about, files, metadata });
+    const groups = planGroups(ids, opts.parallel ?? DEFAULT_PARALLEL);
+    const files = await scanGroups(cluster, store, since ? { ...opts, modifiedAfter: since } : opts, groups, estimate, deps);
+    const liveDigests = opts.trackDeletes ? await scanLiveDigests(cluster, store, opts, groups, objects, deps) : undefined;
+    const manifest = buildManifest(opts, { started, finished: now(), about, files, metadata, clusterTime, thresholds, parent, since, liveDigests });
     await writeManifest(store, '', manifest, { signal: deps.signal });
     return {
       location: store.location,
+      kind: parent ? 'incremental' : 'full',
+      ...(parent ? { parent: parent.location } : {}),
+      ...(liveDigests ? { liveDigests: liveDigests.reduce((n, l) => n + l.digests, 0) } : {}),
       namespace: opts.namespace,
       sets,
       partitions: formatRanges(ranges),
@@ -194,10 +266,90 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
   }
 }
 
-function buildManifest(
+/** The backup's location, and the repository it is in (made one first, for `repo`). */
+async function destination(
   opts: BackupOptions,
-  run: { started: Date; finished: Date; about: Map<string, string>; files: DataFileEntry[]; metadata: MetadataFileEntry | undefined },
-): Manifest {
+  started: Date,
+  open: (location: string, intent: OpenIntent) => Promise<ObjectStore>,
+  signal: AbortSignal | undefined,
+): Promise<{ location: string; repo: RepositoryPath | undefined }> {
+  let location = opts.to ?? defaultBackupLocation(opts.namespace, started);
+  if (opts.repo !== undefined) {
+    const root = await open(opts.repo, 'write');
+    await ensureRepository(root, started, signal);
+    if (opts.to === undefined) location = joinLocation(opts.repo, await freeName(root, `${opts.namespace}-${compactTimestamp(started)}`, signal));
+  }
+  const repo = await findRepository(location, open);
+  if (opts.repo !== undefined && (repo === undefined || repo.prefix === '')) {
+    throw new UsageError(`--to ${location} is not inside the repository ${opts.repo}: leave --to out, or give a location under it`);
+  }
+  return { location, repo };
+}
+
+/** `name`, or `name-2`, `name-3`... : the first that nothing in the store is stored under (two backups in one second). */
+async function freeName(store: ObjectStore, name: string, signal: AbortSignal | undefined): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? name : `${name}-${n}`;
+    let used = false;
+    for await (const _ of store.list(`${candidate}/`, { signal })) {
+      used = true;
+      break;
+    }
+    if (!used) return candidate;
+  }
+}
+
+/** The prefixes of the backups in a repository (each folder that holds a manifest), from one listing. */
+async function backupPrefixes(store: ObjectStore, signal: AbortSignal | undefined): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list('', { signal })) {
+    if (o.key === MANIFEST_FILE) continue;
+    if (o.key.endsWith(`/${MANIFEST_FILE}`)) out.push(o.key.slice(0, -MANIFEST_FILE.length - 1));
+  }
+  return out;
+}
+
+/** With trackDeletes: a digest-only scan of each group after its data, one live-digest list per group. */
+async function scanLiveDigests(
+  cluster: Cluster,
+  store: ObjectStore,
+  opts: BackupOptions,
+  groups: number[][],
+  objects: number,
+  deps: BackupDeps,
+): Promise<DigestListEntry[]> {
+  const out: DigestListEntry[] = [];
+  const sets = opts.sets && opts.sets.length > 0 ? opts.sets : undefined;
+  deps.note?.('recording the digests of every live record (--track-deletes)');
+  for (let g = 0; g < groups.length; g++) {
+    out.push(
+      await writeLiveDigests(cluster, store, '', {
+        namespace: opts.namespace,
+        ...(sets ? { sets } : {}),
+        partitions: groups[g]!,
+        baseName: dataFileBaseName(opts.namespace, g, groups.length),
+        perPartition: objects / PARTITION_COUNT,
+        ...(deps.signal ? { signal: deps.signal } : {}),
+      }),
+    );
+  }
+  return out;
+}
+
+interface BackupRun {
+  started: Date;
+  finished: Date;
+  about: Map<string, string>;
+  files: DataFileEntry[];
+  metadata: MetadataFileEntry | undefined;
+  clusterTime: Date | undefined;
+  thresholds: Record<string, number>;
+  parent: Parent | undefined;
+  since: Date | undefined;
+  liveDigests: DigestListEntry[] | undefined;
+}
+
+function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
   const filters: BackupFilters = {};
   if (opts.sets && opts.sets.length > 0) filters.sets = opts.sets;
   if (opts.bins && opts.bins.length > 0) filters.bins = opts.bins;
@@ -228,6 +380,11 @@ function buildManifest(
     bytes: run.files.reduce((n, f) => n + f.size, 0),
     files: run.files,
     ...(run.metadata ? { metadata: run.metadata } : {}),
+    kind: run.parent ? 'incremental' : 'full',
+    ...(run.parent ? { parent: run.parent.ref, since: run.since!.toISOString() } : {}),
+    ...(run.clusterTime ? { clusterTime: run.clusterTime.toISOString() } : {}),
+    truncateThresholds: run.thresholds,
+    ...(run.liveDigests ? { liveDigests: run.liveDigests } : {}),
   };
 }
 

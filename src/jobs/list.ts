@@ -7,7 +7,7 @@
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
-import { MANIFEST_FILE, METADATA_FILE, backupLocation, readManifest } from './manifest.js';
+import { MANIFEST_FILE, METADATA_FILE, backupLocation, readManifest, type BackupKind } from './manifest.js';
 
 interface Common {
   /** The backup's prefix under the listed location ('' for the location itself). */
@@ -27,7 +27,21 @@ export type BackupListing =
       startedAt: string;
       /** When the manifest was written (ISO 8601). */
       createdAt: string;
+      /** When the last data file was stored (ISO 8601): the point in time a restore of it gives. */
+      finishedAt: string;
       sets: string[];
+      kind: BackupKind;
+      /** For an incremental: its parent's path in the repository, or its location. */
+      parent?: string;
+      /** For an incremental: it holds the records updated since this instant (ISO 8601). */
+      since?: string;
+      /** It stored the digests of every live record (--track-deletes). */
+      tracksDeletes: boolean;
+      /**
+       * The prefix of the full backup its chain starts from, when the whole chain is in
+       * this listing; undefined when a parent is missing here (or outside it).
+       */
+      chain?: string;
     })
   | (Common & { status: 'incomplete'; files: number; namespace?: string })
   | (Common & { status: 'unreadable'; reason: string });
@@ -46,7 +60,7 @@ export async function listBackups(
   for await (const o of store.list('', { signal: deps.signal })) {
     const { dir, name } = split(o.key);
     const data = parseDataFileName(name);
-    if (name !== MANIFEST_FILE && name !== METADATA_FILE && !data) continue;
+    if (name !== MANIFEST_FILE && name !== METADATA_FILE && !data && !name.endsWith('.digests')) continue;
     const d = dirs.get(dir) ?? { manifest: false, dataFiles: 0, bytes: 0 };
     d.bytes += o.size;
     if (name === MANIFEST_FILE) d.manifest = true;
@@ -75,12 +89,34 @@ export async function listBackups(
         files: m.files.length,
         startedAt: m.startedAt,
         createdAt: m.createdAt,
+        finishedAt: m.finishedAt,
         sets: m.filters.sets ?? [],
+        kind: m.kind ?? 'full',
+        ...(m.parent ? { parent: m.parent.path ?? m.parent.location } : {}),
+        ...(m.since ? { since: m.since } : {}),
+        tracksDeletes: m.liveDigests !== undefined,
       });
     } catch (err) {
       out.push({ prefix, location: where, bytes: d.bytes, status: 'unreadable', reason: (err as Error).message });
     }
   }
+  linkChains(out);
   // By name, as `ls` shows them: default names (<namespace>-<UTC time>) sort by namespace, then time.
   return out.sort((a, b) => a.prefix.localeCompare(b.prefix));
+}
+
+/** Sets `chain` on every complete backup whose parents are all in the listing: the prefix of its full. */
+function linkChains(backups: BackupListing[]): void {
+  const byPrefix = new Map(backups.map((b) => [b.prefix, b]));
+  const rootOf = (b: BackupListing, depth: number): string | undefined => {
+    if (b.status !== 'complete' || depth > backups.length) return undefined;
+    if (b.kind === 'full') return b.prefix;
+    const parent = b.parent === undefined ? undefined : byPrefix.get(b.parent);
+    return parent ? rootOf(parent, depth + 1) : undefined;
+  };
+  for (const b of backups) {
+    if (b.status !== 'complete') continue;
+    const root = rootOf(b, 0);
+    if (root !== undefined) b.chain = root;
+  }
 }

@@ -17,6 +17,7 @@ import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
 import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/types.js';
+import type { DigestListEntry } from '../catalog/digest-list.js';
 import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type PartitionSet } from './data-files.js';
 
 export type { BackupMetadata } from '../avro/metadata-codec.js';
@@ -84,7 +85,35 @@ export interface Manifest {
   files: DataFileEntry[];
   /** The index and UDF definitions; absent when the backup did not save them. */
   metadata?: MetadataFileEntry;
+  /** "full" (the default when absent) or "incremental": see `parent` and `since`. */
+  kind?: BackupKind;
+  /** For an incremental: the backup it builds on. */
+  parent?: ParentRef;
+  /**
+   * For an incremental: ISO 8601; it holds every record last updated at or after this
+   * instant (its parent's `clusterTime`).
+   */
+  since?: string;
+  /**
+   * ISO 8601: the cluster's clock when the scan started (the smallest `current_time` of
+   * the nodes, 1-second resolution), the bound an incremental of this backup starts
+   * from. Absent when the server did not report it.
+   */
+  clusterTime?: string;
+  /** Truncation thresholds when the scan started, per set ('' = the namespace), ms since 2010-01-01. */
+  truncateThresholds?: Record<string, number>;
+  /** With --track-deletes: the digests of every record live when the backup ran, per partition group. */
+  liveDigests?: DigestListEntry[];
 }
+
+export type BackupKind = 'full' | 'incremental';
+
+/**
+ * How an incremental names its parent: by its path relative to the repository that holds
+ * both (so a copied or replicated bucket still resolves it), or by absolute location when
+ * the parent is outside any repository; and by the SHA-256 of the parent's manifest bytes.
+ */
+export type ParentRef = ({ path: string; location?: undefined } | { location: string; path?: undefined }) & { sha256: string };
 
 /** The prefix holds objects (data files) but no manifest. */
 export class IncompleteBackupError extends AerobakError {
@@ -215,6 +244,42 @@ function fileName(v: unknown, path: string): string {
   return name;
 }
 
+/** Checks the fields of incrementals and deletion tracking (throws Invalid). */
+function chainFieldsProblem(m: Record<string, unknown>, names: Set<string>): void {
+  if (m.kind !== undefined && m.kind !== 'full' && m.kind !== 'incremental') fail('kind', 'expected "full" or "incremental"');
+  if (m.kind === 'incremental') {
+    const parent = object(m.parent, 'parent');
+    if ((parent.path === undefined) === (parent.location === undefined)) fail('parent', 'expected exactly one of path and location');
+    if (parent.path !== undefined && (string(parent.path, 'parent.path') === '' || String(parent.path).split('/').some((s) => s === '' || s === '.' || s === '..'))) {
+      fail('parent.path', 'expected a relative path inside the repository');
+    }
+    if (parent.location !== undefined) string(parent.location, 'parent.location');
+    sha256Hex(parent.sha256, 'parent.sha256');
+    instant(m.since, 'since');
+  } else if (m.parent !== undefined || m.since !== undefined) {
+    fail('parent', 'only an incremental names a parent');
+  }
+  if (m.clusterTime !== undefined) instant(m.clusterTime, 'clusterTime');
+  if (m.truncateThresholds !== undefined) {
+    const t = object(m.truncateThresholds, 'truncateThresholds');
+    for (const [k, v] of Object.entries(t)) count(v, `truncateThresholds[${JSON.stringify(k)}]`);
+  }
+  if (m.liveDigests !== undefined) {
+    if (!Array.isArray(m.liveDigests)) fail('liveDigests', 'expected an array');
+    (m.liveDigests as unknown[]).forEach((l, i) => {
+      const path = `liveDigests[${i}]`;
+      const list = object(l, path);
+      const name = fileName(list.name, `${path}.name`);
+      if (names.has(name)) fail(`${path}.name`, `"${name}" is listed twice`);
+      names.add(name);
+      count(list.size, `${path}.size`);
+      sha256Hex(list.sha256, `${path}.sha256`);
+      count(list.digests, `${path}.digests`);
+      partitionSet(list.partitions, `${path}.partitions`);
+    });
+  }
+}
+
 /** The reason `v` is not a Manifest this code can read, as `{ unsupported }` or `{ corrupt }`; undefined when it is one. */
 function manifestProblem(v: unknown): { unsupported: string } | { corrupt: string } | undefined {
   try {
@@ -283,6 +348,7 @@ function manifestProblem(v: unknown): { unsupported: string } | { corrupt: strin
       count(meta.indexes, 'metadata.indexes');
       count(meta.udfs, 'metadata.udfs');
     }
+    chainFieldsProblem(m, names);
     return undefined;
   } catch (error) {
     if (error instanceof Invalid) return { corrupt: error.reason };
@@ -308,7 +374,7 @@ export async function writeManifest(store: ObjectStore, prefix: string, m: Manif
  * CorruptManifestError (not JSON, or not a consistent aerobak manifest),
  * UnsupportedManifestError (written by a newer aerobak), or the store's own errors.
  */
-export async function readManifest(store: ObjectStore, prefix: string): Promise<Manifest> {
+export async function readManifest(store: ObjectStore, prefix: string, onBytes?: (bytes: Buffer) => void): Promise<Manifest> {
   const location = backupLocation(store, prefix);
   let stream: Readable;
   try {
@@ -323,7 +389,9 @@ export async function readManifest(store: ObjectStore, prefix: string): Promise<
     }
     throw stored ? new IncompleteBackupError(location) : new BackupNotFoundError(location);
   }
-  const text = (await readAll(stream)).toString('utf8');
+  const raw = await readAll(stream);
+  onBytes?.(raw);
+  const text = raw.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -334,6 +402,16 @@ export async function readManifest(store: ObjectStore, prefix: string): Promise<
   if (problem && 'unsupported' in problem) throw new UnsupportedManifestError(location, problem.unsupported);
   if (problem) throw new CorruptManifestError(location, problem.corrupt);
   return value as Manifest;
+}
+
+/**
+ * The manifest of the backup at `prefix` and the SHA-256 of its stored bytes (what an
+ * incremental records of its parent); rejects as readManifest does.
+ */
+export async function readManifestAndHash(store: ObjectStore, prefix: string): Promise<{ manifest: Manifest; sha256: string }> {
+  let digest = '';
+  const manifest = await readManifest(store, prefix, (bytes) => (digest = sha256(bytes)));
+  return { manifest, sha256: digest };
 }
 
 /** Stores the index and UDF definitions as `<prefix>/metadata.avro`; returns the manifest entry for it. */

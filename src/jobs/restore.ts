@@ -53,7 +53,10 @@ import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
 import { gunzipDataFile, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
-import { IncompleteBackupError, readManifest, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
+import { describeChain, resolveChain, type ChainLink } from './chain.js';
+import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
+import { listBackups, type BackupListing } from './list.js';
+import { IncompleteBackupError, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
 import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
 
 export interface RestoreOptions {
@@ -84,6 +87,11 @@ export interface RestoreOptions {
   force?: boolean;
   /** Rows per batch write (BatchWriter default when absent). */
   batchSize?: number;
+  /**
+   * Point in time: `from` is a repository, and the restore takes the newest complete
+   * backup (chain point) of the source namespace that finished at or before this instant.
+   */
+  at?: Date;
 }
 
 export interface RestoreDeps {
@@ -117,6 +125,12 @@ export interface RestoreSummary {
   udfs: { written: number; unchanged: number };
   /** The backup had no manifest and was restored with force (files unverified). */
   unverified: boolean;
+  /** For a chain (an incremental and its parents): per link, oldest first. */
+  links?: LinkCounts[];
+  /** Records of older links left out because a newer link holds the record. */
+  superseded: number;
+  /** Records left out because they were deleted before the newest link (it tracked deletes). */
+  deleted: number;
   durationMs: number;
 }
 
@@ -169,6 +183,39 @@ interface Source {
   manifest?: Manifest;
 }
 
+/** Data files restored together (in parallel), all from one backup: a whole backup, or one step of a chain. */
+interface Pass {
+  store: ObjectStore;
+  prefix: string;
+  files: SourceFile[];
+  compress: Compression;
+  /** For a chain: which records of the files to write. */
+  filter?: ChainFilter;
+  /** The link's counts, for a chain. */
+  counts?: LinkCounts;
+}
+
+/** The chain to restore, from a backup's location or, with `at`, from a repository. */
+async function chainToRestore(opts: RestoreOptions, open: (location: string, intent: OpenIntent) => Promise<ObjectStore>): Promise<ChainLink[]> {
+  if (opts.at === undefined) return resolveChain(opts.from, open);
+  const at = opts.at;
+  const backups = (await listBackups(opts.from, { openStore: open })).filter((b) => b.status === 'complete');
+  const namespaces = [...new Set(backups.map((b) => (b.status === 'complete' ? b.namespace : '')))];
+  const mapped = [...(opts.namespaceMap ?? new Map<string, string>()).keys()];
+  if (mapped.length === 0 && namespaces.length > 1) {
+    throw new UsageError(`the repository ${opts.from} holds backups of namespaces ${namespaces.join(', ')}: say which with -n SRC:DST`);
+  }
+  const namespace = mapped[0] ?? namespaces[0];
+  const candidates = backups
+    .filter((b): b is Extract<BackupListing, { status: 'complete' }> => b.status === 'complete' && b.namespace === namespace && Date.parse(b.finishedAt) <= at.getTime())
+    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  const chosen = candidates.at(-1);
+  if (!chosen) {
+    throw new AerobakError('failed', 'NO_BACKUP_AT_TIME', `the repository ${opts.from} has no complete backup of namespace ${namespace ?? '(none)'} that finished at or before ${at.toISOString()}`);
+  }
+  return resolveChain(chosen.location, open);
+}
+
 /** The data files of a backup that has no manifest, found by listing it (restore --force). */
 async function unverifiedSource(store: ObjectStore, signal: AbortSignal | undefined, cause: IncompleteBackupError): Promise<Source> {
   const files: SourceFile[] = [];
@@ -203,15 +250,20 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   const now = deps.now ?? (() => new Date());
   const started = now().getTime();
   const note = deps.note ?? (() => undefined);
-  const store = await (deps.openStore ?? openStore)(opts.from, 'read');
+  const open = deps.openStore ?? openStore;
+  const store = await open(opts.from, 'read');
 
   let source: Source;
+  let chain: ChainLink[] | undefined;
   try {
-    const manifest = await readManifest(store, '');
+    chain = await chainToRestore(opts, open);
+    const newest = chain.at(-1)!;
+    const manifest = newest.manifest;
     const files = manifest.files.map((entry) => ({ name: entry.name, size: entry.size, entry }));
     source = { files, compress: manifest.compression, namespace: manifest.namespace, manifest };
+    if (chain.length > 1) note(`restoring ${describeChain(chain)}, ending at ${newest.location}`);
   } catch (err) {
-    if (!(err instanceof IncompleteBackupError) || !opts.force) throw err;
+    if (!(err instanceof IncompleteBackupError) || !opts.force || opts.at !== undefined) throw err;
     source = await unverifiedSource(store, deps.signal, err);
     note(
       `${store.location} has no manifest: restoring the records of its ${source.files.length} complete data file(s), unverified, and no indexes or UDFs (--force)`,
@@ -238,6 +290,9 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     indexes: { created: 0, existing: 0, skipped: 0 },
     udfs: { written: 0, unchanged: 0 },
     unverified: source.manifest === undefined,
+    ...(chain && chain.length > 1 ? { links: chain.map((l) => ({ location: l.location, restored: 0, superseded: 0, deleted: 0 })) } : {}),
+    superseded: 0,
+    deleted: 0,
     durationMs: 0,
   };
 
@@ -247,7 +302,10 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     if (!namespaces.includes(target)) throw new NamespaceNotFoundError(target, namespaces);
 
     const entry = source.manifest?.metadata;
-    const metadata: BackupMetadata = entry && !(opts.noIndexes && opts.noUdfs) ? await readMetadata(store, '', entry) : { indexes: [], udfs: [] };
+    // Indexes and UDFs come from the newest link.
+    const newest = chain?.at(-1);
+    const metadata: BackupMetadata =
+      entry && newest && !(opts.noIndexes && opts.noUdfs) ? await readMetadata(newest.store, newest.prefix, entry) : { indexes: [], udfs: [] };
     const sets = new Set(opts.sets ?? []);
     const wanted = (opts.noIndexes ? [] : metadata.indexes).map((i): IndexDefinition => ({ ...i, namespace: target }));
     const indexes = wanted.filter((i) => sets.size === 0 || (i.set !== undefined && sets.has(i.set)));
@@ -279,7 +337,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       }
     };
     if (!opts.indexesLast) await buildIndexes();
-    await restoreRecords(cluster, store, source, target, opts, summary, deps);
+    await restoreRecords(cluster, passesOf(chain, store, source, summary, deps.signal), source, target, opts, summary, deps);
     if (opts.indexesLast) await buildIndexes();
   } catch (err) {
     const reason = deps.signal?.aborted ? abortReason(deps.signal) : err;
@@ -295,9 +353,28 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   return summary;
 }
 
+/** The passes of a restore: the whole backup at once, or a chain's steps (chain-restore.ts). */
+async function* passesOf(chain: ChainLink[] | undefined, store: ObjectStore, source: Source, summary: RestoreSummary, signal: AbortSignal | undefined): AsyncGenerator<Pass> {
+  if (!chain) {
+    yield { store, prefix: '', files: source.files, compress: source.compress };
+    return;
+  }
+  for await (const step of chainPasses(chain, signal ? { signal } : {})) {
+    const { link } = step;
+    yield {
+      store: link.store,
+      prefix: link.prefix,
+      files: step.files.map((entry) => ({ name: entry.name, size: entry.size, entry })),
+      compress: link.manifest.compression,
+      ...(step.filter ? { filter: step.filter } : {}),
+      ...(summary.links ? { counts: summary.links[step.linkIndex]! } : {}),
+    };
+  }
+}
+
 async function restoreRecords(
   cluster: Cluster,
-  store: ObjectStore,
+  passes: AsyncIterable<Pass>,
   source: Source,
   target: string,
   opts: RestoreOptions,
@@ -317,7 +394,8 @@ async function restoreRecords(
   const bins = opts.bins && opts.bins.length > 0 ? new Set(opts.bins) : undefined;
   const ignore = new Set(opts.ignoreCodes ?? []);
   const limiter = opts.recordsPerSecond !== undefined ? new RateLimiter(opts.recordsPerSecond) : undefined;
-  const queue = [...source.files];
+  let pass: Pass;
+  let queue: SourceFile[] = [];
   /** Stored bytes of the data files read to the end, for progress. */
   let bytesRead = 0;
 
@@ -351,10 +429,9 @@ async function restoreRecords(
   async function worker(): Promise<void> {
     for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
-      const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}) });
-      const file = entry
-        ? readDataFile({ store, prefix: '', entry, compress: source.compress, signal }, rows)
-        : await readUnverified(store, name, source.compress, rows, signal);
+      const { store, prefix, compress, filter, counts } = pass;
+      const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}), ...(filter ? { digests: filter } : {}) });
+      const file = entry ? readDataFile({ store, prefix, entry, compress, signal }, rows) : await readUnverified(store, name, compress, rows, signal);
       const writer = new BatchWriter(cluster, {
         policy: opts.mode ?? 'generation-greater',
         ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),
@@ -363,28 +440,41 @@ async function restoreRecords(
         highWaterMark: 2,
         onResult,
       });
-      await pipeline(file, new RowCounter(limiter, summary), writer, { signal });
+      await pipeline(file, new RowCounter(limiter, summary, counts), writer, { signal });
       bytesRead += next.size;
     }
   }
 
-  const workers = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
   const progress = startProgress(
-    new ProgressMeter('restore', source.manifest?.records),
+    new ProgressMeter('restore', summary.links ? undefined : source.manifest?.records),
     () => ({ records: summary.read, bytes: bytesRead }),
     deps.onProgress,
   );
   try {
-    const results = await Promise.allSettled(
-      Array.from({ length: workers }, () =>
-        worker().catch((err: unknown) => {
-          if (!signal.aborted) controller.abort(err);
-          throw err;
-        }),
-      ),
-    );
-    if (signal.aborted) throw abortReason(signal);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    for await (const next of passes) {
+      pass = next;
+      queue = [...next.files];
+      const workers = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
+      const results = await Promise.allSettled(
+        Array.from({ length: workers }, () =>
+          worker().catch((err: unknown) => {
+            if (!signal.aborted) controller.abort(err);
+            throw err;
+          }),
+        ),
+      );
+      if (signal.aborted) throw abortReason(signal);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      if (next.filter) {
+        summary.superseded += next.filter.superseded;
+        summary.deleted += next.filter.deleted;
+        summary.read += next.filter.superseded + next.filter.deleted;
+        if (next.counts) {
+          next.counts.superseded += next.filter.superseded;
+          next.counts.deleted += next.filter.deleted;
+        }
+      }
+    }
   } finally {
     progress.stop();
     deps.signal?.removeEventListener('abort', stopOnOuterAbort);
@@ -402,6 +492,8 @@ class RowCounter extends Transform {
     private readonly limiter: RateLimiter | undefined,
     /** Counts read and skippedByFilter. */
     private readonly summary: RestoreSummary,
+    /** The link's count of records sent to be written, for a chain. */
+    private readonly link?: LinkCounts,
   ) {
     super({ objectMode: true, highWaterMark: 2 });
   }
@@ -409,6 +501,7 @@ class RowCounter extends Transform {
   override _transform(rows: WireRows, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.summary.read += rows.count + rows.skipped;
     this.summary.skippedByFilter += rows.skipped;
+    if (this.link) this.link.restored += rows.count;
     if (rows.count === 0) return callback();
     if (this.limiter) this.limit(this.limiter, rows, 0, callback);
     else callback(null, rows);

@@ -7,8 +7,11 @@
  * nothing about the backup.
  */
 import type { ContainerPosition } from '../avro/errors.js';
-import type { ObjectStore } from '../storage/types.js';
-import { checkDataFile, type DataFileErrorCode } from './data-files.js';
+import { DigestListError, readDigestList, type DigestListErrorCode } from '../catalog/digest-list.js';
+import { openStore } from '../storage/index.js';
+import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import { ChainError, resolveChain, type ChainErrorCode } from './chain.js';
+import { checkDataFile, objectKey, type DataFileErrorCode } from './data-files.js';
 import {
   BackupNotFoundError,
   CorruptManifestError,
@@ -29,7 +32,9 @@ export type VerifyProblemCode =
   | 'MANIFEST_CORRUPT'
   | 'MANIFEST_UNSUPPORTED'
   | 'METADATA_MISSING'
-  | 'METADATA_CORRUPT';
+  | 'METADATA_CORRUPT'
+  | DigestListErrorCode
+  | ChainErrorCode;
 
 export interface VerifyProblem {
   code: VerifyProblemCode;
@@ -37,6 +42,8 @@ export interface VerifyProblem {
   file: string;
   /** One sentence naming the file and what is wrong. */
   message: string;
+  /** For a chain: the link the file is in, when it is not the backup verified itself. */
+  link?: string;
   /** Where decoding failed (DATA_FILE_UNDECODABLE). */
   position?: ContainerPosition;
 }
@@ -66,6 +73,8 @@ export interface VerifyReport {
   records: number;
   /** Stored bytes read across all data files. */
   bytes: number;
+  /** Backups verified: 1, or the links of the chain an incremental ends. */
+  links: number;
   problems: VerifyProblem[];
 }
 
@@ -76,11 +85,17 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void;
   /** Aborting stops the verification; the promise rejects with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * The backup's location, to find the parents of an incremental (its whole chain is
+   * verified); without it only the backup itself is.
+   */
+  location?: string;
+  openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore>;
 }
 
 export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   const { store, prefix, signal } = opts;
-  const report: VerifyReport = { ok: false, location: backupLocation(store, prefix), filesChecked: 0, records: 0, bytes: 0, problems: [] };
+  const report: VerifyReport = { ok: false, location: backupLocation(store, prefix), filesChecked: 0, records: 0, bytes: 0, links: 0, problems: [] };
   let manifest: Manifest;
   try {
     manifest = await readManifest(store, prefix);
@@ -98,13 +113,44 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   }
   report.manifest = manifest;
 
+  let links: { store: ObjectStore; prefix: string; manifest: Manifest; location?: string }[] = [{ store, prefix, manifest }];
+  if (manifest.kind === 'incremental' && opts.location !== undefined) {
+    try {
+      const chain = await resolveChain(opts.location, opts.openStore ?? openStore);
+      links = chain.map((l, i) => ({ store: l.store, prefix: l.prefix, manifest: l.manifest, ...(i < chain.length - 1 ? { location: l.location } : {}) }));
+    } catch (error) {
+      if (!(error instanceof ChainError)) throw error;
+      report.problems.push({ code: error.code, file: MANIFEST_FILE, message: error.message, link: error.link });
+      return report;
+    }
+  }
+  const filesTotal = links.reduce((n, l) => n + l.manifest.files.length, 0);
+  const bytesTotal = links.reduce((n, l) => n + l.manifest.bytes, 0);
+  for (const link of links) {
+    await verifyOne(link, report, opts, { filesTotal, bytesTotal });
+    report.links++;
+  }
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+/** Checks one backup's data files, live-digest lists and metadata file into `report`. */
+async function verifyOne(
+  link: { store: ObjectStore; prefix: string; manifest: Manifest; location?: string },
+  report: VerifyReport,
+  opts: VerifyOptions,
+  totals: { filesTotal: number; bytesTotal: number },
+): Promise<void> {
+  const { store, prefix, manifest } = link;
+  const { signal } = opts;
+  const push = (p: VerifyProblem) => report.problems.push(link.location ? { ...p, link: link.location } : p);
   for (const entry of manifest.files) {
     signal?.throwIfAborted();
     const check = await checkDataFile({ store, prefix, entry, compress: manifest.compression, signal });
     for (const p of check.problems) {
       const problem: VerifyProblem = { code: p.code, file: p.file, message: p.message };
       if (p.position) problem.position = p.position;
-      report.problems.push(problem);
+      push(problem);
     }
     report.filesChecked++;
     report.records += check.records;
@@ -112,22 +158,28 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     opts.onProgress?.({
       file: entry.name,
       filesDone: report.filesChecked,
-      filesTotal: manifest.files.length,
+      filesTotal: totals.filesTotal,
       bytesDone: report.bytes,
-      bytesTotal: manifest.bytes,
+      bytesTotal: totals.bytesTotal,
       records: report.records,
     });
   }
-
+  for (const list of manifest.liveDigests ?? []) {
+    signal?.throwIfAborted();
+    try {
+      await readDigestList(store, objectKey(prefix, list.name), list, () => false, () => undefined, signal);
+    } catch (error) {
+      if (!(error instanceof DigestListError)) throw error;
+      push({ code: error.code, file: error.file, message: error.message });
+    }
+  }
   if (manifest.metadata) {
     signal?.throwIfAborted();
     try {
       await readMetadata(store, prefix, manifest.metadata);
     } catch (error) {
       if (!(error instanceof MetadataFileError)) throw error;
-      report.problems.push({ code: error.code, file: error.file, message: error.message });
+      push({ code: error.code, file: error.file, message: error.message });
     }
   }
-  report.ok = report.problems.length === 0;
-  return report;
 }

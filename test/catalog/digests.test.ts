@@ -43,7 +43,7 @@ describe('DigestSet', () => {
 
 describe('live-digest lists', () => {
   async function stored(sections: Array<[number, Buffer[]]>, partitions: DigestListEntry['partitions']) {
-    const store = new MemoryStore('mem://digests');
+    const store = new MemoryStore(`digests-${Math.random()}`, '');
     const bytes = Buffer.concat([digestListHeader(), ...sections.map(([p, ds]) => digestListSection(p, ds.map((d) => d.toString('latin1'))))]);
     await store.write('x.digests', [bytes]);
     const entry: DigestListEntry = {
@@ -93,7 +93,7 @@ describe('live-digest lists', () => {
     const ds = [digestOf(3), digestOf(3)].sort(Buffer.compare);
     const section = Buffer.concat([Buffer.from([0, 0, 0, 3, 0, 0, 0, 2]), ds[1]!, ds[0]!]);
     const bytes = Buffer.concat([digestListHeader(), section]);
-    const store = new MemoryStore('mem://digests');
+    const store = new MemoryStore(`digests-${Math.random()}`, '');
     await store.write('x.digests', [bytes]);
     const entry = { name: 'x.digests', size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), digests: 2, partitions: { first: 0, last: 4095 } };
     await expect(read(store, entry)).rejects.toMatchObject({ code: 'DIGEST_LIST_CORRUPT', message: expect.stringContaining('ascending') });
