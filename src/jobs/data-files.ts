@@ -293,6 +293,15 @@ export interface DataFileSinkOptions {
   signal?: AbortSignal;
   /** Records or batches the Writable buffers (its highWaterMark); default 16. Keep it small for batches (a frame each). */
   highWaterMark?: number;
+  /** Sequence number of the first file (a resumed backup continues a series); default 0. */
+  firstSeq?: number;
+  /**
+   * Called when a file is stored, before the next one is started, with its entry and, for
+   * each partition with records in the file, the digest of its last record in scan order
+   * (`last[id]` is a 20-byte view or undefined): what a resumable backup persists. The
+   * sink waits for the returned promise.
+   */
+  onSealed?: (entry: DataFileEntry, last: ReadonlyArray<Buffer | undefined>) => Promise<void>;
 }
 
 /**
@@ -332,6 +341,10 @@ export class DataFileSink extends Writable {
   readonly #files: DataFileEntry[] = [];
   #file: OutputFile | undefined;
   #seq = 0;
+  readonly #onSealed: DataFileSinkOptions['onSealed'];
+  /** With onSealed: the last digest per partition of the unfinished block, and of the current file. */
+  readonly #blockLast: LastDigests | undefined;
+  readonly #fileLast: LastDigests | undefined;
 
   constructor(opts: DataFileSinkOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 16 });
@@ -356,6 +369,12 @@ export class DataFileSink extends Writable {
       for (const id of partitionSetIds(opts.partitions)) this.#scope[id] = 1;
       this.#declared = partitionSetOf(this.#scope) ?? [];
     }
+    this.#seq = opts.firstSeq ?? 0;
+    this.#onSealed = opts.onSealed;
+    if (opts.onSealed) {
+      this.#blockLast = new LastDigests();
+      this.#fileLast = new LastDigests();
+    }
     if (opts.signal) addAbortSignal(opts.signal, this);
   }
 
@@ -371,6 +390,7 @@ export class DataFileSink extends Writable {
     }
     try {
       this.#checkScope(chunk.digest, 0);
+      this.#blockLast?.note(chunk.digest, 0);
       this.#writer.append(chunk);
     } catch (error) {
       return callback(error as Error);
@@ -384,6 +404,7 @@ export class DataFileSink extends Writable {
     const writer = this.#writer;
     for (let i = 0; i < count; i++) {
       this.#checkScope(body, digests[i]!);
+      this.#blockLast?.note(body, digests[i]!);
       writer.appendFrom(this.#encoder, body, offsets[i]!);
       if (writer.pendingBytes >= this.#blockBytes) await this.#emitBlock();
     }
@@ -441,6 +462,7 @@ export class DataFileSink extends Writable {
       await file.write(this.#writer.header);
     }
     file.records += block.records;
+    if (this.#blockLast) this.#fileLast!.takeFrom(this.#blockLast);
     if (!this.#scope) {
       this.#blockPartitions.forEach((m, id) => {
         if (m) file.partitions[id] = 1;
@@ -453,7 +475,42 @@ export class DataFileSink extends Writable {
   async #close(file: OutputFile): Promise<void> {
     const { size, sha256 } = await file.close();
     this.#file = undefined;
-    this.#files.push({ name: file.name, size, sha256, records: file.records, partitions: this.#declared ?? partitionSetOf(file.partitions)! });
+    const entry: DataFileEntry = { name: file.name, size, sha256, records: file.records, partitions: this.#declared ?? partitionSetOf(file.partitions)! };
+    this.#files.push(entry);
+    if (this.#onSealed) {
+      await this.#onSealed({ ...entry }, this.#fileLast!.views());
+      this.#fileLast!.clear();
+    }
+  }
+}
+
+/** The digest of the last record seen per partition: 20 bytes a partition, copied in place. */
+class LastDigests {
+  readonly #bytes = Buffer.alloc(PARTITION_COUNT * DIGEST_SIZE);
+  readonly #has = new Uint8Array(PARTITION_COUNT);
+
+  note(buf: Buffer, from: number): void {
+    const pid = partitionIdAt(buf, from);
+    buf.copy(this.#bytes, pid * DIGEST_SIZE, from, from + DIGEST_SIZE);
+    this.#has[pid] = 1;
+  }
+
+  /** Moves `other`'s digests over these (they are later in scan order) and clears it. */
+  takeFrom(other: LastDigests): void {
+    for (let id = 0; id < PARTITION_COUNT; id++) {
+      if (other.#has[id] === 0) continue;
+      other.#bytes.copy(this.#bytes, id * DIGEST_SIZE, id * DIGEST_SIZE, (id + 1) * DIGEST_SIZE);
+      this.#has[id] = 1;
+      other.#has[id] = 0;
+    }
+  }
+
+  views(): Array<Buffer | undefined> {
+    return Array.from({ length: PARTITION_COUNT }, (_, id) => (this.#has[id] ? Buffer.from(this.#bytes.subarray(id * DIGEST_SIZE, (id + 1) * DIGEST_SIZE)) : undefined));
+  }
+
+  clear(): void {
+    this.#has.fill(0);
   }
 }
 
