@@ -42,6 +42,12 @@ const chainOptions: readonly OptionSpec[] = [
   { name: 'incremental-from', type: 'string', value: 'PARENT', description: 'only what changed since the backup at PARENT (a location)' },
   { name: 'track-deletes', type: 'boolean', description: 'also store the digests of every live record (20 bytes each), so that a restore of the chain leaves records deleted since out' },
   { name: 'full-if-truncated', type: 'boolean', description: 'with --incremental: take a full backup when a set was truncated since the parent, instead of failing' },
+  {
+    name: 'resume',
+    type: 'string',
+    value: 'LOCATION',
+    description: 'finish the interrupted backup at LOCATION from its saved progress (its options and hosts come from it; options given again must agree)',
+  },
 ];
 
 const performanceOptions: readonly OptionSpec[] = [
@@ -54,8 +60,42 @@ const performanceOptions: readonly OptionSpec[] = [
 
 export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
 
+/** Options for `--resume`: only what was typed, to be checked against the saved state. */
+function resumeOptionsFrom(values: ParsedValues, location: string): BackupOptions {
+  for (const name of ['to', 'repo', 'incremental', 'incremental-from', 'modified-after', 'modified-before', 'no-ttl-only', 'partitions', 'no-indexes', 'no-udfs', 'full-if-truncated']) {
+    if (values[name] !== undefined) throw new UsageError(`--resume continues the backup at ${location} as it was started: --${name} cannot be given with it`);
+  }
+  const given: NonNullable<BackupOptions['resumeGiven']> = {};
+  const namespace = str(values, 'namespace');
+  if (namespace !== undefined) given.namespace = namespace;
+  if (values.set !== undefined) given.sets = list(values, 'set');
+  if (values.bins !== undefined) given.bins = list(values, 'bins');
+  const parallel = integer(values, 'parallel', { min: 1, max: 256 });
+  if (parallel !== undefined) given.parallel = parallel;
+  const fileSize = size(values, 'file-size');
+  if (fileSize !== undefined) given.fileSizeBytes = fileSize;
+  const compress = oneOf(values, 'compress', ['gzip', 'none'] as const);
+  if (compress !== undefined) given.compress = compress;
+  const level = integer(values, 'compress-level', { min: 0, max: 22 });
+  if (level !== undefined) given.compressLevel = level;
+  if (bool(values, 'track-deletes')) given.trackDeletes = true;
+  const cluster = clusterOptions(values);
+  const opts: BackupOptions = {
+    // No --hosts typed: the hosts the backup was started with.
+    cluster: values.hosts === undefined ? { ...cluster, hosts: '' } : cluster,
+    namespace: namespace ?? '',
+    resume: location,
+    resumeGiven: given,
+  };
+  const rps = integer(values, 'records-per-second', { min: 1 });
+  if (rps !== undefined) opts.recordsPerSecond = rps;
+  return opts;
+}
+
 /** Turns parsed values into BackupOptions; every check that needs no I/O happens here. */
 export function backupOptionsFrom(values: ParsedValues): BackupOptions {
+  const resume = str(values, 'resume');
+  if (resume !== undefined) return resumeOptionsFrom(values, resume);
   const opts: BackupOptions = {
     cluster: clusterOptions(values),
     namespace: required(values, 'namespace', 'backup'),
@@ -106,6 +146,7 @@ export function printBackupSummary(io: Io, s: BackupSummary): void {
       `backup complete: ${formatCount(s.records)} records of namespace ${s.namespace} in ${s.files} data file(s), ${formatBytes(s.bytes)}, ` +
         `${s.indexes} secondary index(es), ${s.udfs} UDF module(s), ${formatDuration(s.durationMs / 1000)}`,
       `location: ${s.location}`,
+      ...(s.resumed ? [`resumed: ${formatCount(s.recordsScanned)} records scanned by this run, the rest kept from the interrupted one`] : []),
       ...(s.kind === 'incremental' ? [`incremental of: ${s.parent}`] : []),
       ...(s.liveDigests !== undefined ? [`live records tracked: ${formatCount(s.liveDigests)}`] : []),
       '',
@@ -139,8 +180,9 @@ export const backupCommand: CliCommand = {
       'aerobak backup -n users --repo s3://backups/aerospike --incremental --track-deletes   # nightly incremental',
       'aerobak backup -n test -a 2026-01-24_00:00:00 --to gs://my-bucket/changed/2026-01-24   # records changed since a time',
       'aerobak backup -n test -w 8 -L 50000 -F 1GiB --json > backup.jsonl',
+      'aerobak backup --resume s3://backups/aerospike/users-20261202T020000Z   # after a crash: keeps the sealed files',
     ],
-    exitCodes: exitCodes('the backup failed (a scan or an upload failed; no manifest was written)', { cluster: true }),
+    exitCodes: exitCodes('the backup failed (a scan or an upload failed; no manifest was written: finish it with --resume)', { cluster: true }),
   },
   async run(argv, { io, signal }) {
     const { values } = parseCommandLine('backup', argv, backupSpecs, io.env, 0);

@@ -99,7 +99,8 @@ export interface BackupOptions {
   trackDeletes?: boolean;
   /**
    * Finish the interrupted backup at this location, from its state: the options come from
-   * the state, and those in `resumeGiven` (what the person typed again) must agree.
+   * the state, and those in `resumeGiven` (what the person typed again) must agree. With
+   * `cluster.hosts` empty, the saved seed hosts are used.
    */
   resume?: string;
   resumeGiven?: Partial<SavedOptions>;
@@ -183,7 +184,10 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
   if (opts.resume === undefined) checkOptions(opts);
 
   let store: ObjectStore | undefined;
-  const cluster = await Cluster.connect(opts.cluster);
+  // A resumed backup connects to the hosts it was started with, unless told otherwise.
+  const hostsFromState = opts.resume !== undefined && (opts.cluster.hosts === '' || (Array.isArray(opts.cluster.hosts) && opts.cluster.hosts.length === 0));
+  const clusterOptions = hostsFromState ? { ...opts.cluster, hosts: (await resumableState(await open(opts.resume!, 'read'))).options.hosts } : opts.cluster;
+  const cluster = await Cluster.connect(clusterOptions);
   try {
     const namespaces = cluster.namespaces();
     const plan = opts.resume !== undefined ? await resumePlan(opts, opts.resume, open, deps) : await freshPlan(cluster, opts, started, open, deps);
@@ -330,16 +334,21 @@ function savedOptions(opts: BackupOptions): SavedOptions {
   };
 }
 
+/** The saved state of the interrupted backup at the store's root; a complete backup has none to resume. */
+async function resumableState(store: ObjectStore): Promise<BackupState> {
+  if ((await store.stat(MANIFEST_FILE)) !== null) {
+    throw new ResumeError('RESUME_ALREADY_COMPLETE', `the backup at ${store.location} is complete (it has its ${MANIFEST_FILE}): there is nothing to resume`);
+  }
+  return readBackupState(store, '');
+}
+
 /**
  * The plan of a backup resumed from its state: the saved options (given ones must
  * agree), and the destination cleaned of everything the state does not list.
  */
 async function resumePlan(given: BackupOptions, location: string, open: Open, deps: BackupDeps): Promise<Plan> {
   const store = await open(location, 'write');
-  if ((await store.stat(MANIFEST_FILE)) !== null) {
-    throw new ResumeError('RESUME_ALREADY_COMPLETE', `the backup at ${store.location} is complete (it has its ${MANIFEST_FILE}): there is nothing to resume`);
-  }
-  const state = await readBackupState(store, '');
+  const state = await resumableState(store);
   const saved = state.options;
   checkResumeOptions(saved, given.resumeGiven ?? {});
   const opts: BackupOptions = {

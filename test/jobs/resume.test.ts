@@ -1,0 +1,162 @@
+/**
+ * Crash-safe backups: `aerobak backup` SIGKILLed at several points (before the first data
+ * file is sealed, between files, after the data and before the manifest), then `backup
+ * --resume`: the backup that results restores to exactly the source, no record is stored
+ * twice, and the resumed run scans fewer records than a whole backup.
+ *
+ * The backup runs as a person runs it (a spawned process, killed with SIGKILL, which no
+ * handler can see); many small files and a rate limit make every kill point land.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import type Aerospike from 'aerospike';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster } from '../../src/aerospike/cluster.js';
+import type { RawRecord } from '../../src/aerospike/types.js';
+import { ContainerDecoder } from '../../src/avro/container.js';
+import { RECORD_CODEC } from '../../src/avro/record-codec.js';
+import { BACKUP_STATE_FILE, type BackupState } from '../../src/jobs/backup-state.js';
+import { runBackup } from '../../src/jobs/backup.js';
+import { readManifest } from '../../src/jobs/manifest.js';
+import { runRestore } from '../../src/jobs/restore.js';
+import { openStore } from '../../src/storage/index.js';
+import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
+import { connectWire, expectSameRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const COUNT = 3000;
+
+let cluster: TestCluster;
+let client: Aerospike.Client;
+let wire: Cluster;
+let tmp: string;
+let source: Map<string, RawRecord>;
+const set = uniqueSetName('resume');
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 2 });
+  client = await connectClient(cluster);
+  wire = await connectWire(cluster);
+  tmp = await mkdtemp(join(tmpdir(), 'aerobak-resume-'));
+  await writeRaw(wire, Array.from({ length: COUNT }, (_, i) => record('test', set, `r${i}`, { i, pad: `${i}`.repeat(20) })));
+  source = await scanSets(wire, 'test', [set]);
+});
+
+afterAll(async () => {
+  if (client) {
+    for (const ns of ['test', 'bar']) await truncateSets(client, ns, [set]);
+    await client.close();
+  }
+  await wire?.close();
+  await cluster?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function readState(dir: string): Promise<BackupState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, BACKUP_STATE_FILE), 'utf8')) as BackupState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts `aerobak backup` into `dir` and SIGKILLs it as soon as `when(state)` holds for its
+ * saved state (polled); resolves once it is dead, with the exit signal.
+ */
+async function killedBackup(dir: string, when: (s: BackupState) => boolean, extra: string[] = []): Promise<NodeJS.Signals | null> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'backup', '-h', cluster.hosts, '-n', 'test', '-s', set, '--to', dir, '-F', '4KiB', '-w', '4', '-L', '3000', '--no-udfs', '--no-indexes', ...extra],
+    { cwd: root, env: { ...process.env, AEROSPIKE_HOSTS: '' }, stdio: 'ignore' },
+  );
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    const s = await readState(dir);
+    if (s && when(s)) {
+      child.kill('SIGKILL');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return exited;
+}
+
+/** Every record of every data file of the backup, by digest, failing on a record stored twice. */
+async function storedRecords(dir: string): Promise<Map<string, RawRecord>> {
+  const manifest = await readManifest(await openStore(dir, 'read'), '');
+  const out = new Map<string, RawRecord>();
+  for (const f of manifest.files) {
+    const decoder = new ContainerDecoder(RECORD_CODEC);
+    const bytes = await readFile(join(dir, f.name));
+    const records: RawRecord[] = [];
+    const stream = Readable.from([bytes]).pipe(createGunzip()).pipe(decoder);
+    for await (const r of stream) records.push(r as RawRecord);
+    for (const r of records) {
+      const key = r.digest.toString('hex');
+      expect(out.has(key), `record ${key} is stored twice (again in ${f.name})`).toBe(false);
+      out.set(key, r);
+    }
+  }
+  return out;
+}
+
+async function expectRestoresToSource(dir: string): Promise<void> {
+  const stored = await storedRecords(dir);
+  expect(stored.size).toBe(COUNT);
+  await truncateSets(client, 'bar', [set]);
+  await runRestore({ cluster: { hosts: cluster.hosts }, from: dir, namespaceMap: new Map([['test', 'bar']]), noUdfs: true, noIndexes: true });
+  const restored = await scanSets(wire, 'bar', [set]);
+  for (const r of restored.values()) r.namespace = 'test';
+  expectSameRecords(source, restored);
+}
+
+const sealedFiles = (s: BackupState) => s.groups.reduce((n, g) => n + g.files.length, 0);
+
+describe('backup --resume after SIGKILL', () => {
+  const cases: Array<{ name: string; when: (s: BackupState) => boolean; extra?: string[] }> = [
+    { name: 'before the first data file is sealed', when: (s) => sealedFiles(s) === 0 },
+    { name: 'between data files', when: (s) => sealedFiles(s) >= 6 },
+    { name: 'after every data file, before the manifest', when: (s) => s.groups.every((g) => g.complete), extra: ['--track-deletes'] },
+  ];
+  for (const c of cases) {
+    it(`finishes a backup killed ${c.name}: it restores to the source and stores no record twice`, async () => {
+      const dir = join(tmp, c.name.replace(/\W+/g, '-'));
+      expect(await killedBackup(dir, c.when, c.extra)).toBe('SIGKILL');
+      const before = await readState(dir);
+      expect(before).toBeDefined();
+      await expect(stat(join(dir, 'manifest.json'))).rejects.toThrow();
+      const kept = sealedFiles(before!);
+
+      const summary = await runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: {} });
+      expect(summary).toMatchObject({ resumed: true, records: COUNT });
+      if (kept > 0) expect(summary.recordsScanned).toBeLessThan(COUNT);
+      // The state is gone once the backup is complete; only listed files are left.
+      const names = await readdir(dir);
+      expect(names).not.toContain(BACKUP_STATE_FILE);
+      const manifest = await readManifest(await openStore(dir, 'read'), '');
+      const listed = new Set(['manifest.json', ...manifest.files.map((f) => f.name), ...(manifest.liveDigests ?? []).map((l) => l.name)]);
+      expect(names.filter((n) => !listed.has(n))).toEqual([]);
+      await expectRestoresToSource(dir);
+    });
+  }
+
+  it('refuses options that contradict the interrupted backup, and a backup that is complete', async () => {
+    const dir = join(tmp, 'conflict');
+    await killedBackup(dir, (s) => sealedFiles(s) >= 2);
+    await expect(runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: { compress: 'none' } })).rejects.toMatchObject({
+      name: 'UsageError',
+      message: expect.stringContaining('--compress "none"'),
+    });
+    await runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: { namespace: 'test' } });
+    await expect(runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir })).rejects.toMatchObject({ code: 'RESUME_ALREADY_COMPLETE' });
+    await expect(runBackup({ cluster: { hosts: cluster.hosts }, namespace: '', resume: join(tmp, 'never') })).rejects.toMatchObject({ code: 'RESUME_NO_STATE' });
+  });
+});
