@@ -16,6 +16,7 @@ import {
   parseCommandLine,
   renderHelp,
   required,
+  str,
   type OptionSpec,
   type ParsedValues,
 } from './options.js';
@@ -54,6 +55,8 @@ const restoreOptions: readonly OptionSpec[] = [
     value: 'TIME',
     description: 'point in time: --from is a repository; restore the newest complete backup (or chain point) of the namespace that finished at or before TIME',
   },
+  { name: 'resume', type: 'boolean', description: 'after an interrupted run of the same restore: skip the data files it finished (kept in a journal, see --journal)' },
+  { name: 'journal', type: 'string', value: 'PATH', defaultText: './.aerobak-restore-<id>.json', description: 'where the restore records the data files it finished (removed when it completes)' },
 ];
 
 const performanceOptions: readonly OptionSpec[] = [
@@ -116,6 +119,9 @@ export function restoreOptionsFrom(values: ParsedValues): RestoreOptions {
   if (bool(values, 'no-indexes')) opts.noIndexes = true;
   if (bool(values, 'no-udfs')) opts.noUdfs = true;
   if (bool(values, 'force')) opts.force = true;
+  if (bool(values, 'resume')) opts.resume = true;
+  const journal = str(values, 'journal');
+  if (journal !== undefined) opts.journalPath = journal;
   const at = date(values, 'at');
   if (at !== undefined) {
     if (opts.force) throw new UsageError('--at picks a complete backup; --force is for one without a manifest');
@@ -153,6 +159,7 @@ export function printRestoreSummary(io: Io, s: RestoreSummary, complete: boolean
     lines.push(`  superseded (newer link) ${formatCount(s.superseded)}`, `  deleted since           ${formatCount(s.deleted)}`, `  chain of ${s.links.length} backups, oldest first:`);
     for (const l of s.links) lines.push(`    ${l.location}: ${formatCount(l.restored)} restored, ${formatCount(l.superseded)} superseded, ${formatCount(l.deleted)} deleted`);
   }
+  if (s.resumedFiles > 0) lines.push(`  resumed: skipped ${formatCount(s.resumedFiles)} data file(s) (${formatCount(s.resumedRecords)} records) an earlier run had finished`);
   if (s.unverified) lines.push('  (backup had no manifest: data files were not verified)');
   io.stdout.write(lines.join('\n') + '\n');
 }

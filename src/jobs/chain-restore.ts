@@ -47,6 +47,8 @@ export interface ChainPass {
   link: ChainLink;
   /** Index of the link in the chain (0 = the full). */
   linkIndex: number;
+  /** Index of the partition chunk (0 when the chain fits in one). */
+  chunk: number;
   files: DataFileEntry[];
   /** Undefined when every record of the files is wanted (a lone full backup). */
   filter: ChainFilter | undefined;
@@ -139,10 +141,12 @@ export async function* chainPasses(links: readonly ChainLink[], opts: { budget?:
   const newest = links[links.length - 1]!;
   const liveLists = links.length > 1 ? (newest.manifest.liveDigests ?? []) : [];
   if (links.length === 1) {
-    yield { link: newest, linkIndex: 0, files: newest.manifest.files, filter: undefined };
+    yield { link: newest, linkIndex: 0, chunk: 0, files: newest.manifest.files, filter: undefined };
     return;
   }
-  for (const chunk of planChunks(links, opts.budget ?? DEFAULT_CHAIN_DIGEST_BUDGET)) {
+  const chunks = planChunks(links, opts.budget ?? DEFAULT_CHAIN_DIGEST_BUDGET);
+  for (let c = 0; c < chunks.length; c++) {
+    const chunk = chunks[c]!;
     let live: DigestSet | undefined;
     if (newest.manifest.liveDigests !== undefined) {
       const lists = liveLists.filter((l) => intersects(l.partitions, chunk));
@@ -163,7 +167,7 @@ export async function* chainPasses(links: readonly ChainLink[], opts: { budget?:
       const link = links[i]!;
       const files = link.manifest.files.filter((f) => intersects(f.partitions, chunk));
       if (files.length === 0) continue;
-      yield { link, linkIndex: i, files, filter: new ChainFilter(chunk, seen, live, i > 0) };
+      yield { link, linkIndex: i, chunk: c, files, filter: new ChainFilter(chunk, seen, live, i > 0) };
     }
   }
 }

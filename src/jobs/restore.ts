@@ -23,7 +23,7 @@
  * sent), failed. A failure aborts the restore, unless its result code is listed in
  * `ignoreCodes`: such records are skipped and counted.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { WireRows } from '../aerospike/batch-request.js';
@@ -56,6 +56,7 @@ import { gunzipDataFile, readDataFile, type Compression, type DataFileEntry } fr
 import { describeChain, resolveChain, type ChainLink } from './chain.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
 import { listBackups, type BackupListing } from './list.js';
+import { RestoreJournal, defaultJournalPath, journalId } from './restore-journal.js';
 import { IncompleteBackupError, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
 import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
 
@@ -92,6 +93,10 @@ export interface RestoreOptions {
    * backup (chain point) of the source namespace that finished at or before this instant.
    */
   at?: Date;
+  /** Skip the data files an earlier, interrupted run of the same restore finished (its journal says which). */
+  resume?: boolean;
+  /** Where the journal of finished files is kept; default ./.aerobak-restore-<id>.json. */
+  journalPath?: string;
 }
 
 export interface RestoreDeps {
@@ -131,6 +136,9 @@ export interface RestoreSummary {
   superseded: number;
   /** Records left out because they were deleted before the newest link (it tracked deletes). */
   deleted: number;
+  /** With resume: data files an earlier run had finished, not written again (and their records). */
+  resumedFiles: number;
+  resumedRecords: number;
   durationMs: number;
 }
 
@@ -193,6 +201,8 @@ interface Pass {
   filter?: ChainFilter;
   /** The link's counts, for a chain. */
   counts?: LinkCounts;
+  /** Names the pass in the journal (link and chunk). */
+  step: string;
 }
 
 /** The chain to restore, from a backup's location or, with `at`, from a repository. */
@@ -293,8 +303,12 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     ...(chain && chain.length > 1 ? { links: chain.map((l) => ({ location: l.location, restored: 0, superseded: 0, deleted: 0 })) } : {}),
     superseded: 0,
     deleted: 0,
+    resumedFiles: 0,
+    resumedRecords: 0,
     durationMs: 0,
   };
+  const id = journalId([store.location, chain?.at(-1)?.manifestSha256 ?? 'unverified', JSON.stringify([...map])]);
+  const journal = await RestoreJournal.open(opts.journalPath ?? defaultJournalPath(id), id, opts.resume === true);
 
   const cluster = await Cluster.connect(opts.cluster);
   try {
@@ -337,7 +351,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       }
     };
     if (!opts.indexesLast) await buildIndexes();
-    await restoreRecords(cluster, passesOf(chain, store, source, summary, deps.signal), source, target, opts, summary, deps);
+    await restoreRecords(cluster, passesOf(chain, store, source, summary, deps.signal), source, target, opts, summary, journal, deps);
     if (opts.indexesLast) await buildIndexes();
   } catch (err) {
     const reason = deps.signal?.aborted ? abortReason(deps.signal) : err;
@@ -349,6 +363,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   } finally {
     await cluster.close();
   }
+  await journal.remove();
   summary.durationMs = now().getTime() - started;
   return summary;
 }
@@ -356,7 +371,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
 /** The passes of a restore: the whole backup at once, or a chain's steps (chain-restore.ts). */
 async function* passesOf(chain: ChainLink[] | undefined, store: ObjectStore, source: Source, summary: RestoreSummary, signal: AbortSignal | undefined): AsyncGenerator<Pass> {
   if (!chain) {
-    yield { store, prefix: '', files: source.files, compress: source.compress };
+    yield { store, prefix: '', files: source.files, compress: source.compress, step: store.location };
     return;
   }
   for await (const step of chainPasses(chain, signal ? { signal } : {})) {
@@ -368,6 +383,7 @@ async function* passesOf(chain: ChainLink[] | undefined, store: ObjectStore, sou
       compress: link.manifest.compression,
       ...(step.filter ? { filter: step.filter } : {}),
       ...(summary.links ? { counts: summary.links[step.linkIndex]! } : {}),
+      step: `${link.location}|${step.chunk}`,
     };
   }
 }
@@ -379,6 +395,7 @@ async function restoreRecords(
   target: string,
   opts: RestoreOptions,
   summary: RestoreSummary,
+  journal: RestoreJournal,
   deps: RestoreDeps,
 ): Promise<void> {
   deps.signal?.throwIfAborted();
@@ -430,7 +447,17 @@ async function restoreRecords(
     for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
       const { store, prefix, compress, filter, counts } = pass;
+      const step = `${pass.step}|${name}|${entry?.sha256 ?? next.size}`;
       const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}), ...(filter ? { digests: filter } : {}) });
+      if (journal.has(step)) {
+        summary.resumedFiles++;
+        summary.resumedRecords += entry?.records ?? 0;
+        // A chain's newer links decide what older ones may write: their files are still
+        // read (not written) so that the records they hold are known as seen.
+        if (filter && entry) await pipeline(readDataFile({ store, prefix, entry, compress, signal }, rows), new Discard(), { signal });
+        bytesRead += next.size;
+        continue;
+      }
       const file = entry ? readDataFile({ store, prefix, entry, compress, signal }, rows) : await readUnverified(store, name, compress, rows, signal);
       const writer = new BatchWriter(cluster, {
         policy: opts.mode ?? 'generation-greater',
@@ -441,6 +468,7 @@ async function restoreRecords(
         onResult,
       });
       await pipeline(file, new RowCounter(limiter, summary, counts), writer, { signal });
+      await journal.finished(step);
       bytesRead += next.size;
     }
   }
@@ -478,6 +506,17 @@ async function restoreRecords(
   } finally {
     progress.stop();
     deps.signal?.removeEventListener('abort', stopOnOuterAbort);
+  }
+}
+
+/** Drops what it is given: the end of a pipeline that is read only for its side effects. */
+class Discard extends Writable {
+  constructor() {
+    super({ objectMode: true });
+  }
+
+  override _write(_chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    callback();
   }
 }
 

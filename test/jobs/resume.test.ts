@@ -160,3 +160,64 @@ describe('backup --resume after SIGKILL', () => {
     await expect(runBackup({ cluster: { hosts: cluster.hosts }, namespace: '', resume: join(tmp, 'never') })).rejects.toMatchObject({ code: 'RESUME_NO_STATE' });
   });
 });
+
+describe('a restore killed half-way and run again', () => {
+  let backupDir: string;
+  beforeAll(async () => {
+    backupDir = join(tmp, 'for-restore');
+    await runBackup({ cluster: { hosts: cluster.hosts }, namespace: 'test', sets: [set], to: backupDir, fileSizeBytes: 4096, parallel: 4, noUdfs: true, noIndexes: true });
+  });
+
+  /** Starts `aerobak restore` and SIGKILLs it once its journal lists `files` finished files. */
+  async function killedRestore(journal: string, files: number): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'restore', '-h', cluster.hosts, '--from', backupDir, '-n', 'test:bar', '-w', '1', '-L', '1500', '--journal', journal, '--no-udfs', '--no-indexes'],
+      { cwd: root, env: { ...process.env, AEROSPIKE_HOSTS: '' }, stdio: 'ignore' },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, signal) => resolve(signal)));
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done) {
+      const text = await readFile(journal, 'utf8').catch(() => '');
+      if (text !== '' && (JSON.parse(text) as { done: string[] }).done.length >= files) {
+        child.kill('SIGKILL');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await exited).toBe('SIGKILL');
+  }
+
+  const restoreAgain = (journal: string, resume: boolean) =>
+    runRestore({ cluster: { hosts: cluster.hosts }, from: backupDir, namespaceMap: new Map([['test', 'bar']]), noUdfs: true, noIndexes: true, journalPath: journal, resume });
+
+  const expectBarIsSource = async () => {
+    const restored = await scanSets(wire, 'bar', [set]);
+    for (const r of restored.values()) r.namespace = 'test';
+    expectSameRecords(source, restored);
+  };
+
+  it('with --resume reads only the data files the first run had not finished, and ends with the same database', async () => {
+    await truncateSets(client, 'bar', [set]);
+    const journal = join(tmp, 'journal-resume.json');
+    await killedRestore(journal, 4);
+    const summary = await restoreAgain(journal, true);
+    expect(summary.resumedFiles).toBeGreaterThanOrEqual(4);
+    expect(summary.read).toBeLessThan(COUNT);
+    expect(summary.read + summary.resumedRecords).toBe(COUNT);
+    await expect(stat(journal)).rejects.toThrow();
+    await expectBarIsSource();
+  });
+
+  it('without --resume writes everything again and ends with the same database', async () => {
+    await truncateSets(client, 'bar', [set]);
+    const journal = join(tmp, 'journal-again.json');
+    await killedRestore(journal, 3);
+    const summary = await restoreAgain(journal, false);
+    expect(summary).toMatchObject({ resumedFiles: 0, read: COUNT });
+    // What the first run wrote is there already at the same generation: not written again.
+    expect(summary.fresher).toBeGreaterThan(0);
+    await expectBarIsSource();
+  });
+});
