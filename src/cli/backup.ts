@@ -182,7 +182,7 @@ export const backupCommand: CliCommand = {
       'aerobak backup -n test -w 8 -L 50000 -F 1GiB --json > backup.jsonl',
       'aerobak backup --resume s3://backups/aerospike/users-20261202T020000Z   # after a crash: keeps the sealed files',
     ],
-    exitCodes: exitCodes('the backup failed (a scan or an upload failed; no manifest was written: finish it with --resume)', { cluster: true }),
+    exitCodes: exitCodes('the backup failed, no manifest written (finish it with --resume)', { cluster: true }),
   },
   async run(argv, { io, signal }) {
     const { values } = parseCommandLine('backup', argv, backupSpecs, io.env, 0);

@@ -160,7 +160,7 @@ describe('a whole cycle through the commands', () => {
     const list = await inProcess(['list', parent]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/nightly/);
-    expect(list.stdout).toMatch(/\btest\s+200\b.*\bcomplete\b/);
+    expect(list.stdout).toMatch(/\btest\s+full\s+200\b.*\bcomplete\b/);
 
     const listJson = await inProcess(['list', parent, '--json']);
     const listed = JSON.parse(listJson.stdout) as { event: string; backups: { status: string; records: number }[] };
