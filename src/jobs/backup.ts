@@ -27,6 +27,7 @@ import type { DigestListEntry } from '../catalog/digest-list.js';
 import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import { codecOf, compressionOfExtension, levelProblem, requireCompression } from './compression.js';
 import { DataFileSink, type Compression, type DataFileEntry } from './data-files.js';
 import { IncrementalError, checkIncrementalOptions, incrementalSince, namedParent, newestParent, truncatedSince, type Parent } from './incremental.js';
 import { writeLiveDigests } from './live-digests.js';
@@ -45,6 +46,7 @@ import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
+  requiredFeatures,
   writeManifest,
   writeMetadata,
   type BackupFilters,
@@ -153,7 +155,7 @@ export function defaultBackupLocation(namespace: string, now: Date, cwd = proces
 }
 
 /**
- * A group's data files are `<namespace>_<group>_<seq>.avro[.gz]` (the sink adds the
+ * A group's data files are `<namespace>_<group>_<seq>.avro[.gz|.zst]` (the sink adds the
  * sequence and extension): a backup without its manifest still says which namespace
  * its files hold and how they are compressed (restore --force, list).
  */
@@ -161,9 +163,23 @@ export function dataFileBaseName(namespace: string, group: number, groups: numbe
   return `${namespace}_${String(group).padStart(Math.max(2, String(groups - 1).length), '0')}`;
 }
 
+/** The namespace and compression a data file's name says, or undefined for a name that is not a data file's. */
 export function parseDataFileName(name: string): { namespace: string; compress: Compression } | undefined {
-  const m = /^([^/]+)_\d+_\d+\.avro(\.gz)?$/.exec(name);
-  return m ? { namespace: m[1]!, compress: m[2] ? 'gzip' : 'none' } : undefined;
+  const m = /^([^/]+)_\d+_\d+(\.avro(?:\.[a-z]+)?)$/.exec(name);
+  const compress = m ? compressionOfExtension(m[2]!) : undefined;
+  return compress ? { namespace: m![1]!, compress } : undefined;
+}
+
+/**
+ * Throws UsageError unless this runtime can write `compress` and `level` (when given) is
+ * one of its levels: gzip 0-9, zstd 1-22, none takes none.
+ */
+export function checkCompressOptions(compress: Compression, level: number | undefined): void {
+  requireCompression(compress, 'usage', `--compress ${compress}`);
+  if (level === undefined) return;
+  if (codecOf(compress).levels === undefined) throw new UsageError(`--compress-level applies to --compress gzip or zstd, not ${compress}`);
+  const problem = levelProblem(compress, level);
+  if (problem !== undefined) throw new UsageError(`--compress-level ${problem}`);
 }
 
 /** The destination already holds objects: a backup always gets a location of its own. */
@@ -211,6 +227,7 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
 
 /** Usage errors that need no I/O. */
 function checkOptions(opts: BackupOptions): void {
+  checkCompressOptions(opts.compress ?? 'gzip', opts.compressLevel);
   const wantsIncremental = opts.incremental === true || opts.incrementalFrom !== undefined;
   if (opts.incremental && opts.incrementalFrom !== undefined) throw new UsageError('--incremental picks the parent itself; --incremental-from names it: give one of them');
   if (wantsIncremental) checkIncrementalOptions(opts);
@@ -351,6 +368,8 @@ async function resumePlan(given: BackupOptions, location: string, open: Open, de
   const state = await resumableState(store);
   const saved = state.options;
   checkResumeOptions(saved, given.resumeGiven ?? {});
+  // Before anything is deleted: the rest of the backup needs the compression it was started with.
+  requireCompression(saved.compress, 'failed', `resuming the backup at ${store.location}`);
   const opts: BackupOptions = {
     ...given,
     namespace: saved.namespace,
@@ -539,9 +558,11 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
   if (build) cluster.build = build;
   // A cluster without a name answers "null".
   if (clusterName && clusterName !== 'null') cluster.clusterName = clusterName;
-  return {
+  const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
+    // Always version 2, with `requires` filled in below ([] when nothing needs a newer reader).
+    requires: [],
     tool: { name: 'aerobak', version: pkg.version },
     schemaVersion: RECORD_SCHEMA_VERSION,
     // Written right away: the manifest is created when the last file is stored.
@@ -562,6 +583,8 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
     truncateThresholds: run.thresholds,
     ...(run.liveDigests ? { liveDigests: run.liveDigests } : {}),
   };
+  manifest.requires = requiredFeatures(manifest);
+  return manifest;
 }
 
 /**

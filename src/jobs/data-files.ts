@@ -2,22 +2,23 @@
  * Data files: the bridge between record streams and the object store.
  *
  * Writing: DataFileSink takes RawRecords and stores them as a series of Avro container
- * files `<prefix>/<baseName>_<seq>.avro.gz` (gzip) or `.avro` (none), each rolled over
- * at a block boundary before it would pass maxFileBytes stored bytes, and reports each
- * file's size, SHA-256, record count and partitions for the manifest.
+ * files `<prefix>/<baseName>_<seq>.avro.gz` (gzip), `.avro.zst` (zstd) or `.avro` (none),
+ * each rolled over at a block boundary before it would pass maxFileBytes stored bytes,
+ * and reports each file's size, SHA-256, record count and partitions for the manifest.
  *
- *   records ─> ContainerWriter (blocks) ─> gzip ─> meter (SHA-256, size) ─> store.write
+ *   records ─> ContainerWriter (blocks) ─> gzip | zstd ─> meter (SHA-256, size) ─> store.write
  *
- * Blocks are queued into gzip without waiting for each (up to 3 in flight), so encoding
- * overlaps compression, hashing and upload. gzip is sync-flushed only when a file nears
- * maxFileBytes, to learn its exact size before deciding whether the next block fits.
+ * Blocks are queued into the compressor without waiting for each (up to 3 in flight), so
+ * encoding overlaps compression, hashing and upload. The compressor is flushed only when
+ * a file nears maxFileBytes, to learn its exact size before deciding whether the next
+ * block fits. The codecs (extensions, levels, worst cases, flushes) are compression.ts.
  *
  * Reading: readDataFile streams a file's records back (or, for restore, each block's
  * records as one chunk of batch write rows) and checks the file against its manifest
  * entry (size, SHA-256, record count); checkDataFile reads a file to the end with
  * restore's decoder and reports every problem instead of throwing (for verify).
  *
- *   store.read ─> meter ─> gunzip ─> ContainerDecoder ─> check (count, size, SHA-256) ─> records
+ *   store.read ─> meter ─> gunzip | unzstd ─> ContainerDecoder ─> check (count, size, SHA-256) ─> records
  *
  * Every chain is one stream.pipeline: a failure anywhere tears the whole chain down,
  * and a slow store or a slow consumer slows the other end (each stage holds at most
@@ -26,7 +27,6 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, Writable, addAbortSignal, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { partitionIdAt } from '../aerospike/wire/digest.js';
 import { DIGEST_SIZE, isScanBatch, type ScanBatch } from '../aerospike/scan-batch.js';
 import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
@@ -38,17 +38,18 @@ import { ContainerDecodeError, type ContainerPosition } from '../avro/errors.js'
 import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/types.js';
+import { checkLevel, codecOf, decompressor, requireCompression, type Codec, type Compression, type Compressor } from './compression.js';
 
-export type Compression = 'gzip' | 'none';
+export type { Compression } from './compression.js';
 
 /** Partitions as an inclusive range, or as a list of ids in ascending order. */
 export type PartitionSet = { first: number; last: number } | number[];
 
 /** One data file as the manifest lists it. */
 export interface DataFileEntry {
-  /** The file name, relative to the backup's prefix: `<baseName>_<seq>.avro.gz` or `.avro`. */
+  /** The file name, relative to the backup's prefix: `<baseName>_<seq>.avro.gz`, `.avro.zst` or `.avro`. */
   name: string;
-  /** Stored bytes (compressed size for gzip). */
+  /** Stored bytes (the compressed size). */
   size: number;
   /** SHA-256 of the stored bytes, lowercase hex. */
   sha256: string;
@@ -70,7 +71,7 @@ export type DataFileErrorCode =
   | 'DATA_FILE_CHECKSUM_MISMATCH'
   /** The file decodes, but to another number of records than the manifest's. */
   | 'DATA_FILE_RECORD_COUNT_MISMATCH'
-  /** gunzip failed: the compressed stream is truncated or corrupt. */
+  /** Decompression (gunzip, zstd) failed: the compressed stream is truncated or corrupt. */
   | 'DATA_FILE_DECOMPRESS'
   /** The Avro container cannot be decoded; `position` says where. */
   | 'DATA_FILE_UNDECODABLE'
@@ -103,7 +104,7 @@ export function objectKey(prefix: string, name: string): string {
 
 /** The name of the `seq`-th data file of a series (seq from 0, zero-padded to 5 digits so names sort). */
 export function dataFileName(baseName: string, seq: number, compress: Compression): string {
-  return `${baseName}_${String(seq).padStart(5, '0')}${compress === 'gzip' ? '.avro.gz' : '.avro'}`;
+  return `${baseName}_${String(seq).padStart(5, '0')}${codecOf(compress).extension}`;
 }
 
 /** Throws RangeError unless `set` is a well-formed PartitionSet; returns its ids. */
@@ -151,28 +152,16 @@ class Meter extends Transform {
   }
 }
 
-/** Upper bound of the bytes `raw` input bytes add to a gzip stream, sync flush included (deflate's stored-block worst case, with room to spare). */
-function gzipBound(raw: number): number {
-  return raw + Math.ceil(raw / 1024) + 64;
-}
-/**
- * Output buffer of each gzip stream. zlib hands back one buffer at a time and waits for
- * the main thread before it goes on, so with zlib's default (16 KiB) a 256 KiB block
- * takes ~8 round trips through a main thread busy encoding, and the zlib threads idle.
- */
-const GZIP_CHUNK_BYTES = 256 * 1024;
-/** Bytes gzip writes when it ends: the final deflate block, CRC-32 and length. */
-const GZIP_END_BYTES = 32;
-
-/** Blocks a data file may have written but not yet taken by gzip (or the meter): encoding runs ahead of compression by this much. */
+/** Blocks a data file may have written but not yet taken by the compressor (or the meter): encoding runs ahead of compression by this much. */
 const MAX_BLOCKS_IN_FLIGHT = 3;
 
 /**
- * One data file being stored: head ─> [gzip ─>] meter ─> store.write(key).
+ * One data file being stored: head ─> [compressor ─>] meter ─> store.write(key).
  *
  * Writes are queued without waiting (at most MAX_BLOCKS_IN_FLIGHT at a time), so the
- * sink encodes the next block while gzip compresses the last ones. gzip is flushed only
- * when the sink needs an exact size to decide a rollover (`flush`).
+ * sink encodes the next block while the compressor works on the last ones. The
+ * compressor is flushed only when the sink needs an exact size to decide a rollover
+ * (`flush`).
  */
 class OutputFile {
   records = 0;
@@ -180,13 +169,14 @@ class OutputFile {
   readonly partitions = new Uint8Array(PARTITION_COUNT);
   /** Settles once the whole chain has: the first cause of failure, or undefined on success. */
   readonly settled: Promise<unknown>;
-  readonly #gzip: Gzip | undefined;
+  readonly #codec: Codec;
+  readonly #compressor: Compressor | undefined;
   readonly #meter = new Meter();
   /** Writes not yet taken by the head of the chain, oldest first. */
   readonly #inFlight: Promise<void>[] = [];
   /** Uncompressed bytes written. */
   #written = 0;
-  /** Stored bytes as of the last gzip flush, and uncompressed bytes written since. */
+  /** Stored bytes as of the last compressor flush, and uncompressed bytes written since. */
   #sizeAtFlush = 0;
   #unflushed = 0;
 
@@ -198,9 +188,10 @@ class OutputFile {
     level: number | undefined,
     signal: AbortSignal | undefined,
   ) {
-    this.#gzip = compress === 'gzip' ? createGzip({ chunkSize: GZIP_CHUNK_BYTES, ...(level === undefined ? {} : { level }) }) : undefined;
+    this.#codec = codecOf(compress);
+    this.#compressor = this.#codec.streams?.compressor(level);
     const stored = store.write(key, this.#meter, { signal });
-    const piped = this.#gzip ? pipeline(this.#gzip, this.#meter) : finished(this.#meter, { readable: false });
+    const piped = this.#compressor ? pipeline(this.#compressor.stream, this.#meter) : finished(this.#meter, { readable: false });
     // The store's error first: when the chain breaks because the store failed, the
     // pipeline only sees a premature close.
     this.settled = Promise.allSettled([stored, piped]).then(([s, p]) =>
@@ -209,17 +200,18 @@ class OutputFile {
   }
 
   get #head(): Writable {
-    return this.#gzip ?? this.#meter;
+    return this.#compressor?.stream ?? this.#meter;
   }
 
   /**
    * An upper bound of the stored size once `more` bytes are written after everything
    * written so far and the file is ended. Exact (for `more` = 0) without compression;
-   * with gzip, the size at the last flush plus gzip's worst case for the bytes since.
+   * compressed, the size at the last flush plus the codec's worst case for the bytes since.
    */
   sizeBoundWith(more: number): number {
-    if (!this.#gzip) return this.#written + more;
-    return this.#sizeAtFlush + gzipBound(this.#unflushed + more) + GZIP_END_BYTES;
+    const streams = this.#codec.streams;
+    if (!streams) return this.#written + more;
+    return this.#sizeAtFlush + streams.bound(this.#unflushed + more) + streams.endBytes;
   }
 
   /** Queues `bytes`; resolves once fewer than MAX_BLOCKS_IN_FLIGHT writes are pending. */
@@ -232,13 +224,13 @@ class OutputFile {
     while (this.#inFlight.length >= MAX_BLOCKS_IN_FLIGHT) await this.#wait(this.#inFlight.shift()!);
   }
 
-  /** Waits until every queued write has been taken, then flushes gzip: sizeBoundWith is then tight. */
+  /** Waits until every queued write has been taken, then flushes the compressor: sizeBoundWith is then tight. */
   async flush(): Promise<void> {
     await this.#drain();
-    const gzip = this.#gzip;
-    if (!gzip) return;
-    await this.#wait(new Promise<void>((resolve, reject) => gzip.flush(zlibConstants.Z_SYNC_FLUSH, (e?: Error | null) => (e ? reject(e) : resolve()))));
-    this.#sizeAtFlush = this.#meter.bytes + this.#meter.writableLength + gzip.readableLength;
+    const compressor = this.#compressor;
+    if (!compressor) return;
+    await this.#wait(compressor.flush());
+    this.#sizeAtFlush = this.#meter.bytes + this.#meter.writableLength + compressor.stream.readableLength;
     this.#unflushed = 0;
   }
 
@@ -275,10 +267,10 @@ export interface DataFileSinkOptions {
   store: ObjectStore;
   /** The backup's prefix in the store ('' for its root). */
   prefix: string;
-  /** Names the series: files are `<baseName>_<seq>.avro[.gz]`, e.g. baseName `<namespace>_<group>`. */
+  /** Names the series: files are `<baseName>_<seq>.avro[.gz|.zst]`, e.g. baseName `<namespace>_<group>`. */
   baseName: string;
   compress: Compression;
-  /** zlib level 0-9; zlib's default (6) when absent. */
+  /** A level of the codec (gzip 0-9, zstd 1-22); its default (gzip 6, zstd 3) when absent. None takes no level. */
   compressLevel?: number;
   /** Stored bytes a file may reach (DEFAULT_MAX_FILE_BYTES when absent); see DataFileSink. */
   maxFileBytes?: number;
@@ -310,8 +302,8 @@ export interface DataFileSinkOptions {
  * Avro bytes as their RawRecords would give), that stores them as a series of data files.
  *
  * Contract:
- * - Files are `<prefix>/<baseName>_00000.avro.gz`, `_00001`, ...; a sink that gets no
- *   record writes no file.
+ * - Files are `<prefix>/<baseName>_00000.avro.gz` (`.avro.zst`, `.avro`), `_00001`, ...;
+ *   a sink that gets no record writes no file.
  * - A file is started at a block boundary when the next block could take it past
  *   maxFileBytes, so every file is at most maxFileBytes, except a file of a single
  *   block that alone is bigger (a record larger than the limit).
@@ -319,8 +311,10 @@ export interface DataFileSinkOptions {
  *   series, every record in exactly one file, and every file complete in the store.
  * - On error or abort the file in progress is not stored (ObjectStore.write is
  *   atomic); files already finished stay (a backup without its manifest is incomplete).
- * - Backpressure: at most MAX_BLOCKS_IN_FLIGHT (3) blocks are queued ahead of gzip
- *   (or the store); `write()` returns false while the store is behind.
+ * - Backpressure: at most MAX_BLOCKS_IN_FLIGHT (3) blocks are queued ahead of the
+ *   compressor (or the store); `write()` returns false while the store is behind.
+ * - The constructor throws RangeError for an unknown compression or a level outside the
+ *   codec's, and ZstdUnavailableError (ZSTD_UNAVAILABLE) for zstd on a runtime without it.
  */
 export class DataFileSink extends Writable {
   readonly #store: ObjectStore;
@@ -349,9 +343,10 @@ export class DataFileSink extends Writable {
   constructor(opts: DataFileSinkOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 16 });
     if (opts.baseName === '' || opts.baseName.includes('/')) throw new RangeError(`data file base name "${opts.baseName}" must be non-empty and contain no '/'`);
-    if (opts.compress !== 'gzip' && opts.compress !== 'none') throw new RangeError(`unknown compression "${String(opts.compress)}"`);
+    codecOf(opts.compress);
     const level = opts.compressLevel;
-    if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) throw new RangeError(`compression level ${level} is not an integer in 0-9`);
+    if (level !== undefined) checkLevel(opts.compress, level);
+    requireCompression(opts.compress, 'usage', `data file series ${opts.baseName}`);
     const max = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxFileBytes ${max} is not a positive integer`);
     this.#store = opts.store;
@@ -447,7 +442,7 @@ export class DataFileSink extends Writable {
     const block = this.#writer.takeBlock()!;
     let file = this.#file;
     if (file && file.records > 0 && file.sizeBoundWith(block.bytes.length) > this.#maxFileBytes) {
-      // Near the limit: flush gzip for an exact size, and start a new file if the block may still not fit.
+      // Near the limit: flush the compressor for an exact size, and start a new file if the block may still not fit.
       await file.flush();
       if (file.sizeBoundWith(block.bytes.length) > this.#maxFileBytes) {
         await this.#close(file);
@@ -523,20 +518,10 @@ export interface ReadDataFileOptions {
   signal?: AbortSignal;
 }
 
-/**
- * gunzip's output chunks. zlib's default (16 KiB) costs a round trip to the thread pool
- * and a stream hop per 16 KiB; the decoder buffers a whole block (256 KiB) anyway.
- */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
-
-/** A gunzip stream for a data file's bytes. */
-export function gunzipDataFile(): ReturnType<typeof createGunzip> {
-  return createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
-}
-
-/** The chain from a stored file's bytes to its decoder: meter ─> [gunzip ─>] decoder. */
+/** The chain from a stored file's bytes to its decoder: meter ─> [decompressor ─>] decoder. */
 function decodeChain(source: Readable, meter: Meter, compress: Compression, decoder: ContainerDecoder): Array<Readable | Writable> {
-  return compress === 'gzip' ? [source, meter, gunzipDataFile(), decoder] : [source, meter, decoder];
+  const decompress = decompressor(compress);
+  return decompress ? [source, meter, decompress, decoder] : [source, meter, decoder];
 }
 
 function sizeMismatch(where: string, entry: DataFileEntry, size: number): DataFileError {
@@ -556,14 +541,15 @@ function missing(where: string, entry: DataFileEntry, cause?: unknown): DataFile
   return new DataFileError('DATA_FILE_MISSING', entry.name, `data file ${where} is missing`, cause === undefined ? undefined : { cause });
 }
 
-/** The DataFileError a gunzip or decode failure of a stored file becomes; other errors pass as they are. */
-function readFailure(error: unknown, name: string, where: string, meter: Meter): unknown {
+/** The DataFileError a decompression or decode failure of a stored file becomes; other errors pass as they are. */
+function readFailure(error: unknown, compress: Compression, name: string, where: string, meter: Meter): unknown {
   if (error instanceof ContainerDecodeError) {
     return new DataFileError('DATA_FILE_UNDECODABLE', name, `data file ${where} cannot be decoded: ${error.message}`, { cause: error, position: error.position });
   }
-  const zlibCode = (error as { code?: unknown }).code;
-  if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
-    return new DataFileError('DATA_FILE_DECOMPRESS', name, `data file ${where} cannot be gunzipped after ${meter.bytes} stored bytes: ${(error as Error).message}`, { cause: error });
+  if (codecOf(compress).streams?.isDamage(error)) {
+    return new DataFileError('DATA_FILE_DECOMPRESS', name, `data file ${where} cannot be decompressed (${compress}) after ${meter.bytes} stored bytes: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return error;
 }
@@ -610,11 +596,12 @@ class VerifiedRecords extends Transform {
   }
 }
 
-/** Stats the file and starts its chain into `out`: store.read ─> meter ─> [gunzip ─>] decoder ─> out. */
+/** Stats the file and starts its chain into `out`: store.read ─> meter ─> [decompressor ─>] decoder ─> out. */
 async function startRead(opts: ReadDataFileOptions, blocks: BlockReader<unknown> | undefined, out: VerifiedRecords): Promise<void> {
   const { store, entry } = opts;
   const key = objectKey(opts.prefix, entry.name);
   const where = out.where;
+  requireCompression(opts.compress, 'failed', `data file ${where}`);
   const info = await store.stat(key);
   if (info === null) throw missing(where, entry);
   if (info.size !== entry.size) throw sizeMismatch(where, entry, info.size);
@@ -632,7 +619,7 @@ async function startRead(opts: ReadDataFileOptions, blocks: BlockReader<unknown>
     if (!decoder.readableEnded) source.destroy();
   });
   pipeline(decodeChain(source, meter, opts.compress, decoder)).catch((error: unknown) => {
-    if (!out.destroyed) out.destroy(readFailure(error, entry.name, where, meter) as Error);
+    if (!out.destroyed) out.destroy(readFailure(error, opts.compress, entry.name, where, meter) as Error);
   });
   decoder.pipe(out);
 }
@@ -646,10 +633,10 @@ async function startRead(opts: ReadDataFileOptions, blocks: BlockReader<unknown>
  * The SHA-256 and the record count can only be known at the end: records stream as
  * they decode, and the stream errors after the last one if either differs, so a
  * consumer that must not act on a corrupt file runs verifyBackup first. Errors are
- * DataFileErrors naming the file (with the position for decode failures), or the
- * store's own errors.
+ * DataFileErrors naming the file (with the position for decode failures), a
+ * ZstdUnavailableError for zstd on a runtime without it, or the store's own errors.
  *
- * One chain of streams, store.read ─> meter ─> [gunzip ─>] decoder ─> check, with no
+ * One chain of streams, store.read ─> meter ─> [decompressor ─>] decoder ─> check, with no
  * async iteration between them; destroying the returned stream tears it all down.
  */
 export function readDataFile(opts: ReadDataFileOptions, blocks?: BlockReader<unknown>): Readable {
@@ -681,8 +668,9 @@ async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | u
 /**
  * Reads a data file to the end and lists what is wrong with it, instead of stopping at
  * the first problem: a missing file; a size, SHA-256 or record count that differs from
- * the entry; a gunzip or decode failure (with its position). Storage failures other
- * than a missing object reject.
+ * the entry; a decompression or decode failure (with its position). Storage failures
+ * other than a missing object reject, and so does ZstdUnavailableError (zstd on a
+ * runtime without it: the runtime's problem, not the file's).
  *
  * Records are decoded as restore decodes them (RowsReader, into batch write rows that
  * are then dropped), so a file that verifies is one restore can read.
@@ -691,6 +679,7 @@ export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFile
   const { store, entry } = opts;
   const key = objectKey(opts.prefix, entry.name);
   const where = objectName(store.location, key);
+  requireCompression(opts.compress, 'failed', `data file ${where}`);
   const problems: DataFileError[] = [];
   const info = await store.stat(key);
   if (info === null) return { problems: [missing(where, entry)], bytes: 0, records: 0 };
@@ -706,7 +695,7 @@ export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFile
     await pipeline([...decodeChain(source, meter, opts.compress, decoder), drop], { signal: opts.signal });
     measured = { size: meter.bytes, sha256: meter.sha256() };
   } catch (error) {
-    const failure = readFailure(error, entry.name, where, meter);
+    const failure = readFailure(error, opts.compress, entry.name, where, meter);
     if (!(failure instanceof DataFileError)) throw failure;
     problems.push(failure);
     if (failure.code === 'DATA_FILE_MISSING') return { problems, bytes: 0, records: 0 };

@@ -6,11 +6,20 @@
  * file and the metadata file first and the manifest last, and the manifest lists each
  * of them with its size and SHA-256 (so a manifest vouches for every byte of the
  * backup; its own integrity rests on JSON parsing and the structural checks below).
- * readManifest tells "no backup here", "an incomplete backup" and "a corrupt manifest"
- * apart with typed errors. The format is documented in docs/format.md.
+ * readManifest tells "no backup here", "an incomplete backup", "a corrupt manifest" and
+ * "a backup this aerobak cannot read" apart with typed errors. The format is documented
+ * in docs/format.md.
+ *
+ * Versions: this code writes format version 2, always, and reads 1 and 2. Version 2 adds
+ * `requires`, the features a reader must know to use the backup correctly (zstd data
+ * files, incrementals...): a reader refuses a backup that requires a feature missing from
+ * its KNOWN_FEATURES, instead of misreading it, while it still ignores unknown optional
+ * fields. Version 1 has no `requires` and reads exactly as before version 2 existed
+ * (compression gzip or none only).
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import pkg from '../../package.json' with { type: 'json' };
 import { ContainerDecoder, ContainerWriter } from '../avro/container.js';
 import { METADATA_CODEC, type BackupMetadata } from '../avro/metadata-codec.js';
 import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
@@ -25,8 +34,31 @@ export type { BackupMetadata } from '../avro/metadata-codec.js';
 export const MANIFEST_FILE = 'manifest.json';
 export const METADATA_FILE = 'metadata.avro';
 export const MANIFEST_FORMAT = 'aerobak-backup';
-/** The manifest layout this code writes and the newest it reads. */
-export const MANIFEST_FORMAT_VERSION = 1;
+/** The manifest layout this code writes and the newest it reads (it reads 1 as well). */
+export const MANIFEST_FORMAT_VERSION = 2;
+
+/**
+ * Every feature this aerobak knows, by the name a version 2 manifest's `requires` lists it
+ * under, and when a manifest uses it. A reader refuses a backup that requires a feature
+ * missing here (MANIFEST_UNSUPPORTED); a writer lists every feature its manifest uses
+ * (requiredFeatures), and a manifest that uses one without listing it is corrupt.
+ *
+ * Add a feature here when a change makes backups that a reader without it would misread
+ * (restore wrongly, or verify as sound): new meaning, not new optional information. Never
+ * rename or remove one; later ones are expected to be "encryption" and "shards".
+ */
+export const KNOWN_FEATURES = [
+  { name: 'zstd', doc: 'data files are zstd frames (`.avro.zst`, compression "zstd")', usedBy: (m: Manifest) => m.compression === 'zstd' },
+  { name: 'incremental', doc: 'the backup holds only what changed since its parent (kind "incremental"): restore needs the chain', usedBy: (m: Manifest) => m.kind === 'incremental' },
+  { name: 'deletions', doc: 'the backup lists the digests of every live record (liveDigests): a chain restore leaves deleted records out', usedBy: (m: Manifest) => m.liveDigests !== undefined },
+] as const;
+
+export type ManifestFeature = (typeof KNOWN_FEATURES)[number]['name'];
+
+/** The features `m` uses, in KNOWN_FEATURES order: what its `requires` must list. */
+export function requiredFeatures(m: Manifest): ManifestFeature[] {
+  return KNOWN_FEATURES.filter((f) => f.usedBy(m)).map((f) => f.name);
+}
 
 /** What the backup selected; absent fields did not filter. */
 export interface BackupFilters {
@@ -62,7 +94,14 @@ export interface MetadataFileEntry {
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
-  formatVersion: typeof MANIFEST_FORMAT_VERSION;
+  /** 2 (what this code writes) or 1 (read as before; no `requires`). */
+  formatVersion: 1 | typeof MANIFEST_FORMAT_VERSION;
+  /**
+   * Version 2: the features a reader must know to use the backup (KNOWN_FEATURES); a
+   * writer lists exactly requiredFeatures(manifest), [] when none. Absent in version 1
+   * (and read as [] in version 2).
+   */
+  requires?: ManifestFeature[];
   /** The program that wrote the backup. */
   tool: { name: string; version: string };
   /** Record schema of the data files: 1 = aerobak.v1.Record (schemas/record.v1.avsc). */
@@ -146,13 +185,17 @@ export class CorruptManifestError extends AerobakError {
   declare readonly code: 'MANIFEST_CORRUPT';
 }
 
-/** The manifest was written by a newer aerobak (a format or schema version this one does not know). */
+/**
+ * The manifest was written by a newer aerobak: a format or schema version, or a required
+ * feature, that this one does not know.
+ */
 export class UnsupportedManifestError extends AerobakError {
   constructor(
     readonly location: string,
+    /** What this aerobak does not know, e.g. `requires feature "foo" that aerobak 0.1.0 does not know`. */
     detail: string,
   ) {
-    super('storage', 'MANIFEST_UNSUPPORTED', `the backup at ${location} needs a newer aerobak: ${detail}`);
+    super('storage', 'MANIFEST_UNSUPPORTED', `backup at ${location} ${detail}; upgrade aerobak`);
   }
 
   declare readonly code: 'MANIFEST_UNSUPPORTED';
@@ -280,16 +323,42 @@ function chainFieldsProblem(m: Record<string, unknown>, names: Set<string>): voi
   }
 }
 
+const TOOL = `aerobak ${pkg.version}`;
+
+/**
+ * A version 2 manifest's `requires` (absent: none): the features this code does not know,
+ * as the `unsupported` detail; throws Invalid for a list that is not one.
+ */
+function unknownFeatures(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  strings(v, 'requires');
+  const names = v as string[];
+  names.forEach((name, i) => {
+    if (names.indexOf(name) !== i) fail(`requires[${i}]`, `"${name}" is listed twice`);
+  });
+  const unknown = names.filter((name) => !KNOWN_FEATURES.some((f) => f.name === name));
+  if (unknown.length === 0) return undefined;
+  const list = unknown.map((name) => JSON.stringify(name)).join(', ');
+  return unknown.length === 1 ? `requires feature ${list} that ${TOOL} does not know` : `requires features ${list} that ${TOOL} does not know`;
+}
+
 /** The reason `v` is not a Manifest this code can read, as `{ unsupported }` or `{ corrupt }`; undefined when it is one. */
 function manifestProblem(v: unknown): { unsupported: string } | { corrupt: string } | undefined {
   try {
     const m = object(v, 'manifest');
     if (m.format !== MANIFEST_FORMAT) fail('format', `expected "${MANIFEST_FORMAT}" (not an aerobak backup manifest)`);
     const version = count(m.formatVersion, 'formatVersion');
-    if (version > MANIFEST_FORMAT_VERSION) return { unsupported: `manifest format version ${version} (this aerobak reads ${MANIFEST_FORMAT_VERSION})` };
-    if (version !== MANIFEST_FORMAT_VERSION) fail('formatVersion', `unknown version ${version}`);
+    if (version > MANIFEST_FORMAT_VERSION) {
+      return { unsupported: `has manifest format version ${version}, which ${TOOL} does not know (it reads 1-${MANIFEST_FORMAT_VERSION})` };
+    }
+    if (version < 1) fail('formatVersion', `unknown version ${version}`);
+    // Before any other field: an unknown feature may give them a meaning this code lacks.
+    const unknown = version >= 2 ? unknownFeatures(m.requires) : undefined;
+    if (unknown !== undefined) return { unsupported: unknown };
     const schemaVersion = count(m.schemaVersion, 'schemaVersion');
-    if (schemaVersion > RECORD_SCHEMA_VERSION) return { unsupported: `record schema version ${schemaVersion} (this aerobak reads ${RECORD_SCHEMA_VERSION})` };
+    if (schemaVersion > RECORD_SCHEMA_VERSION) {
+      return { unsupported: `has record schema version ${schemaVersion}, which ${TOOL} does not know (it reads ${RECORD_SCHEMA_VERSION})` };
+    }
     if (schemaVersion !== RECORD_SCHEMA_VERSION) fail('schemaVersion', `unknown version ${schemaVersion}`);
 
     const tool = object(m.tool, 'tool');
@@ -317,7 +386,8 @@ function manifestProblem(v: unknown): { unsupported: string } | { corrupt: strin
     }
 
     const compression = m.compression;
-    if (compression !== 'gzip' && compression !== 'none') fail('compression', 'expected "gzip" or "none"');
+    if (version === 1 && compression !== 'gzip' && compression !== 'none') fail('compression', 'expected "gzip" or "none"');
+    if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') fail('compression', 'expected "gzip", "zstd" or "none"');
     const records = count(m.records, 'records');
     const bytes = count(m.bytes, 'bytes');
 
@@ -349,6 +419,11 @@ function manifestProblem(v: unknown): { unsupported: string } | { corrupt: strin
       count(meta.udfs, 'metadata.udfs');
     }
     chainFieldsProblem(m, names);
+    if (version >= 2) {
+      const declared = (m.requires as string[] | undefined) ?? [];
+      const undeclared = requiredFeatures(m as unknown as Manifest).filter((f) => !declared.includes(f));
+      if (undeclared.length > 0) fail('requires', `the backup uses ${undeclared.map((f) => `"${f}"`).join(', ')} but does not list it`);
+    }
     return undefined;
   } catch (error) {
     if (error instanceof Invalid) return { corrupt: error.reason };
@@ -359,9 +434,11 @@ function manifestProblem(v: unknown): { unsupported: string } | { corrupt: strin
 /**
  * Stores the manifest, which makes the backup complete: call it last, after every data
  * file and the metadata file are stored. Throws RangeError (and writes nothing) if `m`
- * is not a valid manifest, e.g. if `records` is not the sum of the files' records.
+ * is not a valid manifest of the current format version, e.g. if `records` is not the
+ * sum of the files' records, or if `requires` misses a feature it uses.
  */
 export async function writeManifest(store: ObjectStore, prefix: string, m: Manifest, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  if (m.formatVersion !== MANIFEST_FORMAT_VERSION) throw new RangeError(`refusing to write a manifest of format version ${m.formatVersion}: this aerobak writes ${MANIFEST_FORMAT_VERSION}`);
   const problem = manifestProblem(m);
   if (problem) throw new RangeError(`refusing to write an invalid manifest: ${'corrupt' in problem ? problem.corrupt : problem.unsupported}`);
   const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
@@ -372,7 +449,9 @@ export async function writeManifest(store: ObjectStore, prefix: string, m: Manif
  * The manifest of the backup at `prefix`. Rejects with BackupNotFoundError (nothing is
  * stored under the prefix), IncompleteBackupError (objects but no manifest),
  * CorruptManifestError (not JSON, or not a consistent aerobak manifest),
- * UnsupportedManifestError (written by a newer aerobak), or the store's own errors.
+ * UnsupportedManifestError (a newer format or schema version, or a required feature this
+ * aerobak does not know), or the store's own errors. A manifest reads as it is stored (a
+ * version 1 manifest has no `requires`).
  */
 export async function readManifest(store: ObjectStore, prefix: string, onBytes?: (bytes: Buffer) => void): Promise<Manifest> {
   const location = backupLocation(store, prefix);

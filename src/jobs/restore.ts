@@ -52,7 +52,8 @@ import { objectName } from '../storage/keys.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
-import { gunzipDataFile, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
+import { decompressor, requireCompression } from './compression.js';
+import { readDataFile, type Compression, type DataFileEntry } from './data-files.js';
 import { describeChain, resolveChain, type ChainLink } from './chain.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
 import { listBackups, type BackupListing } from './list.js';
@@ -240,7 +241,11 @@ async function unverifiedSource(store: ObjectStore, signal: AbortSignal | undefi
   }
   if (files.length === 0) throw cause;
   if (namespaces.size !== 1 || compressions.size !== 1) {
-    throw new AerobakError('storage', 'BACKUP_UNREADABLE', `${store.location} holds data files of several backups (namespaces ${[...namespaces].join(', ')}); restore them from separate locations`);
+    throw new AerobakError(
+      'storage',
+      'BACKUP_UNREADABLE',
+      `${store.location} holds data files of several backups (namespaces ${[...namespaces].join(', ')}; compressions ${[...compressions].join(', ')}); restore them from separate locations`,
+    );
   }
   return { files, compress: [...compressions][0]!, namespace: [...namespaces][0]! };
 }
@@ -249,7 +254,8 @@ async function unverifiedSource(store: ObjectStore, signal: AbortSignal | undefi
 async function readUnverified(store: ObjectStore, name: string, compress: Compression, rows: RowsReader, signal: AbortSignal): Promise<Readable> {
   const decoder = new ContainerDecoder(RECORD_CODEC, { blocks: rows });
   const source = await store.read(name);
-  pipeline(compress === 'gzip' ? [source, gunzipDataFile(), decoder] : [source, decoder], { signal }).catch((err: unknown) => {
+  const decompress = decompressor(compress);
+  pipeline(decompress ? [source, decompress, decoder] : [source, decoder], { signal }).catch((err: unknown) => {
     if (signal.aborted) return;
     decoder.destroy(new AerobakError('failed', 'DATA_FILE_UNREADABLE', `data file ${objectName(store.location, name)} cannot be read: ${(err as Error).message}`, { cause: err }));
   });
@@ -279,6 +285,9 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       `${store.location} has no manifest: restoring the records of its ${source.files.length} complete data file(s), unverified, and no indexes or UDFs (--force)`,
     );
   }
+  // Before anything is written: this runtime must be able to read every link's data files.
+  for (const link of chain ?? []) requireCompression(link.manifest.compression, 'failed', `the backup at ${link.location}`);
+  if (!chain) requireCompression(source.compress, 'failed', `the backup at ${store.location}`);
   const map = opts.namespaceMap ?? new Map<string, string>();
   if (map.size > 0 && !map.has(source.namespace)) {
     // Restoring into the source namespace because of a typo in the map would be a nasty surprise.

@@ -1,16 +1,18 @@
 /**
  * verifyBackup: proves a backup restorable without touching a cluster. It reads the
- * manifest, then every data file to the end (size, SHA-256, gunzip, every record
+ * manifest, then every data file to the end (size, SHA-256, decompression, every record
  * decoded and counted) and the metadata file, and reports each problem with the file
  * it is in (and, for a decoding failure, the position). It does not stop at the first
  * problem; storage failures (access denied, network) reject instead, since they say
- * nothing about the backup.
+ * nothing about the backup, and so does a runtime that cannot decompress it
+ * (ZstdUnavailableError).
  */
 import type { ContainerPosition } from '../avro/errors.js';
 import { DigestListError, readDigestList, type DigestListErrorCode } from '../catalog/digest-list.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
 import { ChainError, resolveChain, type ChainErrorCode } from './chain.js';
+import { requireCompression } from './compression.js';
 import { checkDataFile, objectKey, type DataFileErrorCode } from './data-files.js';
 import {
   BackupNotFoundError,
@@ -124,6 +126,8 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
       return report;
     }
   }
+  // Not a problem of the backup: this runtime cannot read it (zstd on a Node without it).
+  for (const link of links) requireCompression(link.manifest.compression, 'failed', `the backup at ${link.location ?? report.location}`);
   const filesTotal = links.reduce((n, l) => n + l.manifest.files.length, 0);
   const bytesTotal = links.reduce((n, l) => n + l.manifest.bytes, 0);
   for (const link of links) {

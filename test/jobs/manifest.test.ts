@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import pkg from '../../package.json' with { type: 'json' };
 import { describe, expect, it } from 'vitest';
 import type { IndexDefinition } from '../../src/aerospike/metadata.js';
 import type { DataFileEntry } from '../../src/jobs/data-files.js';
@@ -7,8 +8,10 @@ import {
   CorruptManifestError,
   IncompleteBackupError,
   MetadataFileError,
+  KNOWN_FEATURES,
   UnsupportedManifestError,
   readManifest,
+  requiredFeatures,
   readMetadata,
   writeManifest,
   writeMetadata,
@@ -28,7 +31,8 @@ const files: DataFileEntry[] = [
 function manifest(extra: Partial<Manifest> = {}): Manifest {
   return {
     format: 'aerobak-backup',
-    formatVersion: 1,
+    formatVersion: 2,
+    requires: [],
     tool: { name: 'aerobak', version: '0.1.0' },
     schemaVersion: 1,
     createdAt: '2026-11-24T06:10:03.000Z',
@@ -99,7 +103,13 @@ describe('manifest', () => {
       [{ ...manifest(), files: [{ ...files[0]!, name: '../escape' }, files[1]] }, /files\[0\]\.name: "..\/escape" is not a file name/],
       [{ ...manifest(), files: [files[0], { ...files[1]!, partitions: [5, 3] }] }, /files\[1\]\.partitions: .*ascending/],
       [{ ...manifest(), startedAt: 'yesterday' }, /startedAt: expected an ISO 8601 date-time/],
-      [{ ...manifest(), compression: 'zstd' }, /compression/],
+      [{ ...manifest(), compression: 'lz4' }, /compression: expected "gzip", "zstd" or "none"/],
+      [{ ...manifest(), compression: 'zstd' }, /requires: the backup uses "zstd" but does not list it/],
+      [{ ...manifest(), requires: 'zstd' }, /requires: expected an array of strings/],
+      [{ ...manifest(), requires: ['zstd', 'zstd'] }, /requires\[1\]: "zstd" is listed twice/],
+      // Version 1 knows no zstd.
+      [{ ...manifest(), formatVersion: 1, requires: undefined, compression: 'zstd' }, /compression: expected "gzip" or "none"/],
+      [{ ...manifest(), formatVersion: 0 }, /formatVersion: unknown version 0/],
     ];
     for (const [m, reason] of cases) {
       await put(store, 'b/manifest.json', JSON.stringify(m));
@@ -109,18 +119,75 @@ describe('manifest', () => {
     }
   });
 
-  it('refuses a manifest from a newer aerobak', async () => {
+  it('refuses a manifest from a newer aerobak, in one line naming the backup and this version', async () => {
     const store = memoryStore();
-    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), formatVersion: 2 }));
+    const location = `${store.location.replace(/\/$/, '')}/b`;
+    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), formatVersion: 3 }));
     const error = await failure(readManifest(store, 'b'));
     expect(error).toBeInstanceOf(UnsupportedManifestError);
-    expect(error.message).toMatch(/needs a newer aerobak: manifest format version 2/);
+    expect(error).toMatchObject({ code: 'MANIFEST_UNSUPPORTED', kind: 'storage' });
+    expect(error.message).toBe(`backup at ${location} has manifest format version 3, which aerobak ${pkg.version} does not know (it reads 1-2); upgrade aerobak`);
+
+    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), schemaVersion: 2 }));
+    expect((await failure(readManifest(store, 'b'))).message).toMatch(/has record schema version 2, which aerobak .* does not know \(it reads 1\); upgrade aerobak$/);
   });
 
-  it('refuses to write an invalid manifest, and writes nothing', async () => {
+  it('reads a manifest that requires the features it uses', async () => {
+    const store = memoryStore();
+    const zstdFiles = files.map((f) => ({ ...f, name: f.name.replace(/\.gz$/, '.zst') }));
+    const m = manifest({ compression: 'zstd', files: zstdFiles, requires: ['zstd'] });
+    expect(requiredFeatures(m)).toEqual(['zstd']);
+    await writeManifest(store, 'z', m);
+    expect(await readManifest(store, 'z')).toEqual(m);
+    expect(JSON.parse((await readAll(store, 'z/manifest.json')).toString('utf8'))).toMatchObject({ formatVersion: 2, requires: ['zstd'] });
+    // Listing a known feature the backup does not use is harmless; no `requires` at all reads as none.
+    await put(store, 'g/manifest.json', JSON.stringify(manifest({ requires: ['zstd'] })));
+    expect((await readManifest(store, 'g')).compression).toBe('gzip');
+    await put(store, 'n/manifest.json', JSON.stringify({ ...manifest(), requires: undefined }));
+    expect(await readManifest(store, 'n')).not.toHaveProperty('requires');
+  });
+
+  it('refuses a manifest that requires a feature this aerobak does not know, in one line, before judging other fields', async () => {
+    const store = memoryStore();
+    const location = `${store.location.replace(/\/$/, '')}/b`;
+    // The unknown feature may well explain the unknown compression: unsupported, not corrupt.
+    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), requires: ['zstd', 'foo'], compression: 'lz4', someNewField: { x: 1 } }));
+    const error = await failure(readManifest(store, 'b'));
+    expect(error).toBeInstanceOf(UnsupportedManifestError);
+    expect(error.message).toBe(`backup at ${location} requires feature "foo" that aerobak ${pkg.version} does not know; upgrade aerobak`);
+    expect(error.message).not.toContain('\n');
+
+    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), requires: ['foo', 'bar'] }));
+    expect((await failure(readManifest(store, 'b'))).message).toMatch(/requires features "foo", "bar" that aerobak .* does not know; upgrade aerobak$/);
+  });
+
+  it('ignores unknown optional fields', async () => {
+    const store = memoryStore();
+    await put(store, 'b/manifest.json', JSON.stringify({ ...manifest(), comment: 'from a later aerobak', stats: { seconds: 3 } }));
+    expect((await readManifest(store, 'b')).records).toBe(15);
+  });
+
+  it('reads a version 1 manifest exactly as it is stored: no requires, and a requires field of its own ignored', async () => {
+    const store = memoryStore();
+    const { requires: _, ...v1 } = { ...manifest(), formatVersion: 1 as const };
+    await put(store, 'b/manifest.json', JSON.stringify(v1));
+    expect(await readManifest(store, 'b')).toEqual(v1);
+    await put(store, 'c/manifest.json', JSON.stringify({ ...v1, requires: ['foo'] }));
+    expect((await readManifest(store, 'c')).formatVersion).toBe(1);
+  });
+
+  it('refuses to write an invalid manifest, or one of another version, and writes nothing', async () => {
     const store = memoryStore();
     await expect(writeManifest(store, 'b', manifest({ records: 99 }))).rejects.toThrow(RangeError);
+    await expect(writeManifest(store, 'b', manifest({ formatVersion: 1 }))).rejects.toThrow(/writes 2/);
+    await expect(writeManifest(store, 'b', manifest({ compression: 'zstd' }))).rejects.toThrow(/does not list it/);
     expect(await store.stat('b/manifest.json')).toBeNull();
+  });
+
+  it('lists every known feature with a doc, and none twice', () => {
+    const names = KNOWN_FEATURES.map((f) => f.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const f of KNOWN_FEATURES) expect(f.doc.length).toBeGreaterThan(10);
   });
 });
 

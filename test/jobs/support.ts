@@ -137,6 +137,7 @@ export async function makeBackup(location: string, namespace: string, records: R
   await writeManifest(store, '', {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
+    requires: [],
     tool: { name: 'aerobak-tests', version: '0' },
     schemaVersion: RECORD_SCHEMA_VERSION,
     createdAt: now,

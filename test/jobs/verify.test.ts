@@ -27,7 +27,8 @@ async function backup(): Promise<{ store: ObjectStore; manifest: Manifest }> {
   });
   const manifest: Manifest = {
     format: 'aerobak-backup',
-    formatVersion: 1,
+    formatVersion: 2,
+    requires: [],
     tool: { name: 'aerobak', version: '0.1.0' },
     schemaVersion: 1,
     createdAt: new Date().toISOString(),
