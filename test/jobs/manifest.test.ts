@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import pkg from '../../package.json' with { type: 'json' };
 import { describe, expect, it } from 'vitest';
@@ -184,10 +185,13 @@ describe('manifest', () => {
     expect(await store.stat('b/manifest.json')).toBeNull();
   });
 
-  it('lists every known feature with a doc, and none twice', () => {
+  it('knows each feature once, with a doc, and docs/format.md lists every one', async () => {
     const names = KNOWN_FEATURES.map((f) => f.name);
     expect(new Set(names).size).toBe(names.length);
     for (const f of KNOWN_FEATURES) expect(f.doc.length).toBeGreaterThan(10);
+    const format = await readFile(new URL('../../docs/format.md', import.meta.url), 'utf8');
+    const table = format.slice(format.indexOf('### Required features'));
+    for (const name of names) expect(table, name).toContain(`| \`${name}\` |`);
   });
 });
 
