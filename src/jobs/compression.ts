@@ -103,8 +103,9 @@ const GZIP: Codec = {
       return { stream, flush: () => flushed(stream, zlib.constants.Z_SYNC_FLUSH) };
     },
     decompressor: () => zlib.createGunzip({ chunkSize: CHUNK_BYTES }),
-    // Deflate's stored-block worst case (5 bytes a 16 KiB block at least; a sync flush
-    // adds an empty stored block, 5 bytes), and the 10-byte header, with room to spare.
+    // zlib's deflateBound (about n + n/4096 + 13: stored blocks, for incompressible input),
+    // the empty stored block a sync flush adds (5 bytes) and the 10-byte gzip header, with
+    // room to spare.
     bound: (raw) => raw + Math.ceil(raw / 1024) + 64,
     // The final deflate block, CRC-32 and length.
     endBytes: 32,
@@ -214,7 +215,7 @@ export function levelProblem(compression: Compression, level: number): string | 
 /** Throws RangeError unless `level` is a level of `compression`. */
 export function checkLevel(compression: Compression, level: number): void {
   const problem = levelProblem(compression, level);
-  if (problem !== undefined) throw new RangeError(`compression level ${problem}`);
+  if (problem !== undefined) throw new RangeError(`invalid compression level: ${problem}`);
 }
 
 /** A decompressor for a data file of `compression`, or undefined for none. */

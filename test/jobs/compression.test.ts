@@ -161,9 +161,9 @@ describe('zstd data files', () => {
     expect(Math.abs(byDefault.size - sizes[3]!)).toBeLessThan(64);
 
     const sink = (compress: 'gzip' | 'zstd' | 'none', compressLevel: number) => () => new DataFileSink({ store, prefix: 'bk', baseName: 'x', compress, compressLevel });
-    expect(sink('zstd', 0)).toThrow(/compression level 0 is not a zstd level \(1-22\)/);
+    expect(sink('zstd', 0)).toThrow(/invalid compression level: 0 is not a zstd level \(1-22\)/);
     expect(sink('zstd', 23)).toThrow(RangeError);
-    expect(sink('gzip', 10)).toThrow(/compression level 10 is not a gzip level \(0-9\)/);
+    expect(sink('gzip', 10)).toThrow(/invalid compression level: 10 is not a gzip level \(0-9\)/);
     expect(sink('none', 1)).toThrow(/"none" takes no level/);
   });
 });
