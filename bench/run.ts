@@ -28,7 +28,7 @@ const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 
 const workRoot = join(config.workDir, stamp);
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'write-ceiling'];
+const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'backup-zstd', 'restore-zstd', 'write-ceiling'];
 const THROTTLED_CASES: CaseName[] = ['backup-throttled', 'restore-throttled'];
 
 const NOTES: Partial<Record<CaseName, string>> = {
@@ -38,6 +38,8 @@ const NOTES: Partial<Record<CaseName, string>> = {
   'gzip-alone': 'zlib gzip (level 6) of the Avro files of backup-none, all files at once; records/s equivalent',
   'backup-gzip': 'runBackup to a local dir, gzip level 6 (default)',
   restore: 'runRestore of the backup-gzip output into bar, mode replace (bar.bench truncated first)',
+  'backup-zstd': 'runBackup to a local dir, zstd level 3 (node:zlib zstd streams, frame checksum on)',
+  'restore-zstd': 'runRestore of the backup-zstd output into bar, mode replace (bar.bench truncated first)',
   'write-ceiling': 'BatchWriter x parallel, records pre-generated in memory, mode replace; RSS includes them',
   'backup-throttled': 'runBackup gzip, store writes throttled; capped partition range',
   'restore-throttled': 'runRestore of the throttled backup, store reads throttled',
@@ -118,18 +120,19 @@ async function main(): Promise<void> {
         }
         p.input = outputs['backup-none'];
       }
-      if (c === 'restore') {
-        if (!outputs['backup-gzip']) {
-          note(c, round, 'needs backup-gzip in the same round (not run or failed): skipped');
+      if (c === 'restore' || c === 'restore-zstd') {
+        const from = c === 'restore' ? 'backup-gzip' : 'backup-zstd';
+        if (!outputs[from]) {
+          note(c, round, `needs ${from} in the same round (not run or failed): skipped`);
           continue;
         }
-        p.input = outputs['backup-gzip'];
+        p.input = outputs[from];
       }
       const r = await measure(c, round, p, {
         timeoutMs,
         ...(c === 'write-ceiling' ? { nodeFlags: ['--max-old-space-size=16384'] } : {}),
       });
-      if (r && (c === 'backup-none' || c === 'backup-gzip')) outputs[c] = p.dir;
+      if (r && (c === 'backup-none' || c === 'backup-gzip' || c === 'backup-zstd')) outputs[c] = p.dir;
     }
     if (!config.keep) rmSync(roundDir, { recursive: true, force: true });
   }

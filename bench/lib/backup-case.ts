@@ -10,7 +10,7 @@ import { openStore } from '../../src/storage/index.js';
 import { Meter, clusterOptions, type CaseParams, type CaseResult } from './case-runtime.js';
 import { ThrottledStore } from './throttled-store.js';
 
-export async function backupCase(p: CaseParams, compress: Compression): Promise<CaseResult> {
+export async function backupCase(p: CaseParams, compress: Compression, level?: number): Promise<CaseResult> {
   const throttle = p.throttleBytesPerSecond;
   let store: ThrottledStore | undefined;
   const meter = new Meter();
@@ -21,6 +21,7 @@ export async function backupCase(p: CaseParams, compress: Compression): Promise<
       namespace: p.namespace,
       sets: [p.set],
       compress,
+      ...(level !== undefined ? { compressLevel: level } : {}),
       parallel: p.parallel,
       to: p.dir,
       ...(p.partitions ? { partitions: [p.partitions] } : {}),
@@ -32,9 +33,11 @@ export async function backupCase(p: CaseParams, compress: Compression): Promise<
   const result = meter.stop({
     records: summary.records,
     bytes: summary.bytes,
-    bytesWhat: compress === 'gzip' ? 'stored (gzip) bytes written' : 'stored (Avro) bytes written',
+    bytesWhat: compress === 'none' ? 'stored (Avro) bytes written' : `stored (${compress}${level !== undefined ? ` level ${level}` : ''}) bytes written`,
     extra: {
       files: summary.files,
+      storedBytes: summary.bytes,
+      ...(level !== undefined ? { level } : {}),
       ...(p.partitions ? { partitions: `${p.partitions.first}-${p.partitions.last}` } : {}),
       ...(store?.bucket ? { throttleMBps: store.bucket.bytesPerSecond / 1e6, throttledBytes: store.bucket.bytes } : {}),
     },

@@ -24,6 +24,9 @@ export interface CaseParams {
   throttleBytesPerSecond?: number;
   /** Inclusive partition range the throttled backup is capped to. */
   partitions?: { first: number; last: number };
+  /** The codec cases: compression and level of the backup. */
+  compress?: 'gzip' | 'zstd' | 'none';
+  level?: number;
   /** The load step: generate records [first, first + count). */
   first?: number;
   count?: number;

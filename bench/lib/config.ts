@@ -33,6 +33,8 @@ export const CASE_NAMES = [
   'gzip-alone',
   'backup-gzip',
   'restore',
+  'backup-zstd',
+  'restore-zstd',
   'write-ceiling',
   'backup-throttled',
   'restore-throttled',

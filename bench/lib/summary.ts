@@ -73,6 +73,8 @@ export function ratios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
     { name: 'backup(none) / official client scan', of: 'records/s', value: div(rps('backup-none'), rps('client-scan')) },
     { name: 'backup(gzip) / official client scan', of: 'records/s', value: div(rps('backup-gzip'), rps('client-scan')) },
     { name: 'scan ceiling / official client scan', of: 'records/s', value: div(scan, rps('client-scan')) },
+    { name: 'backup(zstd 3) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-zstd'), rps('backup-gzip')) },
+    { name: 'restore(zstd 3) / restore(gzip 6)', of: 'records/s', value: div(rps('restore-zstd'), rps('restore')) },
   ];
 }
 

@@ -1,0 +1,5 @@
+/** aerobak backup of namespace.set to a local directory, zstd at its default level (3). */
+import { runCase } from '../lib/case-runtime.js';
+import { backupCase } from '../lib/backup-case.js';
+
+runCase((p) => backupCase(p, 'zstd'));
