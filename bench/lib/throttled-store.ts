@@ -2,7 +2,8 @@
  * An ObjectStore wrapper that behaves like a store behind a slow link: the bytes of every
  * write and every read go through one shared token bucket of `bytesPerSecond` (all
  * concurrent uploads and downloads share the bandwidth, as they would share a network
- * link). Everything else (stat, list, delete, open) passes through unthrottled.
+ * link), and so do those of every create. Everything else (stat, list, delete,
+ * deleteMany, open) passes through unthrottled.
  *
  * Backpressure is preserved in both directions: a write pulls the next chunk of its
  * source only once the previous one has been let through, and a read's stream takes
@@ -14,7 +15,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions } from '../../src/storage/types.js';
+import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, StoreCapabilities, WriteOptions } from '../../src/storage/types.js';
 
 /** Pieces of at most this many bytes go through the bucket at a time (smooth flow, small bursts). */
 const SLICE_BYTES = 16 * 1024;
@@ -92,6 +93,10 @@ export class ThrottledStore implements ObjectStore {
     return this.inner.location;
   }
 
+  get capabilities(): StoreCapabilities {
+    return this.inner.capabilities;
+  }
+
   open(intent: OpenIntent): Promise<void> {
     return this.inner.open(intent);
   }
@@ -100,6 +105,11 @@ export class ThrottledStore implements ObjectStore {
     this.firstWriteAt ??= performance.now();
     if (!this.bucket || !this.sides.write) return this.inner.write(key, source, options);
     return this.inner.write(key, throttled(source, this.bucket, options?.signal), options);
+  }
+
+  create(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+    if (!this.bucket || !this.sides.write) return this.inner.create(key, source, options);
+    return this.inner.create(key, throttled(source, this.bucket, options?.signal), options);
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
@@ -121,5 +131,9 @@ export class ThrottledStore implements ObjectStore {
 
   delete(key: string): Promise<void> {
     return this.inner.delete(key);
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.inner.deleteMany(keys);
   }
 }

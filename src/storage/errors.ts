@@ -13,6 +13,10 @@ export type StorageErrorCode =
   | 'NO_BUCKET'
   /** There is no object under the key. */
   | 'NOT_FOUND'
+  /** An exclusive create found an object under the key. */
+  | 'ALREADY_EXISTS'
+  /** The store lacks the capability the method needs (see StoreCapabilities). */
+  | 'UNSUPPORTED'
   /** The credentials are valid but not allowed to do this. */
   | 'ACCESS_DENIED'
   /** No credentials were found, or the store rejected them (unknown key, bad signature, expired token). */

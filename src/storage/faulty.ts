@@ -7,19 +7,22 @@
  *   const store = new FaultyStore(new MemoryStore('t', ''));
  *   store.inject('read', { afterBytes: 1 << 20, times: 2 }); // two reads break after 1 MiB
  *   new ResumingStore(store).read('k');                      // ...and are resumed
+ *
+ * It can also go without a capability of its inner store, for testing a
+ * caller's fallback: `store.disable('exclusiveCreate')`.
  */
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { StorageError } from './errors.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from './types.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from './types.js';
 
-export type StoreMethod = 'open' | 'write' | 'read' | 'stat' | 'list' | 'delete';
+export type StoreMethod = 'open' | 'write' | 'create' | 'read' | 'stat' | 'list' | 'delete' | 'deleteMany';
 
 export interface Fault {
   /**
-   * For `read` and `write` only: let this many bytes through, then fail the
-   * stream (read: the bytes delivered to the reader; write: the bytes the
-   * store takes from the source, as if the transfer broke there). Absent:
-   * the call itself fails, before any byte.
+   * For `read`, `write` and `create` only: let this many bytes through, then
+   * fail the stream (read: the bytes delivered to the reader; write, create:
+   * the bytes the store takes from the source, as if the transfer broke
+   * there). Absent: the call itself fails, before any byte.
    */
   afterBytes?: number;
   /** How many calls in a row this fault hits; default 1. */
@@ -34,13 +37,29 @@ export interface Fault {
 
 export class FaultyStore implements ObjectStore {
   /** Calls made to each method, failed or not. */
-  readonly calls: Record<StoreMethod, number> = { open: 0, write: 0, read: 0, stat: 0, list: 0, delete: 0 };
+  readonly calls: Record<StoreMethod, number> = { open: 0, write: 0, create: 0, read: 0, stat: 0, list: 0, delete: 0, deleteMany: 0 };
   readonly #faults = new Map<StoreMethod, Fault[]>();
+  readonly #disabled = new Set<keyof StoreCapabilities>();
 
   constructor(readonly inner: ObjectStore) {}
 
   get location(): string {
     return this.inner.location;
+  }
+
+  /** The inner store's, less those disabled. */
+  get capabilities(): StoreCapabilities {
+    const { exclusiveCreate, batchDelete } = this.inner.capabilities;
+    return {
+      exclusiveCreate: exclusiveCreate && !this.#disabled.has('exclusiveCreate'),
+      batchDelete: batchDelete && !this.#disabled.has('batchDelete'),
+    };
+  }
+
+  /** From now on the store goes without `capability`: its method rejects with UNSUPPORTED, as the contract says. */
+  disable(capability: keyof StoreCapabilities): this {
+    this.#disabled.add(capability);
+    return this;
   }
 
   /** Queues `fault` for the next calls of `method`. */
@@ -59,6 +78,12 @@ export class FaultyStore implements ObjectStore {
   async write(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
     const fault = this.#streamFault('write');
     return this.inner.write(key, fault ? breakAfter(source, fault.afterBytes, fault.error ?? connectionReset()) : source, options);
+  }
+
+  async create(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+    const fault = this.#streamFault('create');
+    if (!this.capabilities.exclusiveCreate) throw new StorageError('UNSUPPORTED', `${this.location} has no exclusive create`);
+    return this.inner.create(key, fault ? breakAfter(source, fault.afterBytes, fault.error ?? connectionReset()) : source, options);
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
@@ -83,6 +108,12 @@ export class FaultyStore implements ObjectStore {
     return this.inner.delete(key);
   }
 
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#callFault('deleteMany');
+    if (!this.capabilities.batchDelete) throw new StorageError('UNSUPPORTED', `${this.location} has no batched delete`);
+    return this.inner.deleteMany(keys);
+  }
+
   #next(method: StoreMethod): Fault | undefined {
     this.calls[method]++;
     return this.#faults.get(method)?.shift();
@@ -95,7 +126,7 @@ export class FaultyStore implements ObjectStore {
   }
 
   /** Throws if the call is to fail at once; returns the fault if its stream is to break. */
-  #streamFault(method: 'read' | 'write'): { afterBytes: number; error?: Error } | undefined {
+  #streamFault(method: 'read' | 'write' | 'create'): { afterBytes: number; error?: Error } | undefined {
     const fault = this.#next(method);
     if (fault === undefined) return undefined;
     if (fault.afterBytes === undefined) throw fault.error ?? new StorageError('IO', `injected fault: ${method} failed`);

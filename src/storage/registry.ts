@@ -23,14 +23,14 @@
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StorageError, messageOf } from './errors.js';
-import { gcsConfig, type GcsConfig, type GcsOptions } from './gcs/config.js';
+import { GCS_CAPABILITIES, gcsConfig, type GcsConfig, type GcsOptions } from './gcs/config.js';
 import { rootPrefix } from './keys.js';
 import { LocalStore } from './local/local-store.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { ResumingStore } from './resuming-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
-import { s3Config, type S3Config, type S3Options } from './s3/config.js';
-import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions } from './types.js';
+import { S3_CAPABILITIES, s3Config, type S3Config, type S3Options } from './s3/config.js';
+import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, StoreCapabilities, WriteOptions } from './types.js';
 
 export interface StoreOptions {
   s3?: S3Options;
@@ -85,18 +85,19 @@ function parseUrl(location: string): URL {
   }
 }
 
-// The location strings below must be the ones S3Store and GcsStore report
-// (their constructors); test/storage/registry.test.ts checks that they are.
+// The location strings and capabilities below must be the ones S3Store and
+// GcsStore report (their constructors); test/storage/registry.test.ts checks
+// that they are.
 
 function s3Store(config: S3Config): LazyStore {
-  return new LazyStore(`s3://${config.bucket}/${config.root}`, async () => {
+  return new LazyStore(`s3://${config.bucket}/${config.root}`, S3_CAPABILITIES, async () => {
     const { S3Store } = await import('./s3/s3-store.js');
     return new S3Store(config);
   });
 }
 
 function gcsStore(config: GcsConfig): LazyStore {
-  return new LazyStore(`gs://${config.bucket}/${config.root}`, async () => {
+  return new LazyStore(`gs://${config.bucket}/${config.root}`, GCS_CAPABILITIES, async () => {
     const { GcsStore } = await import('./gcs/gcs-store.js');
     return new GcsStore(config);
   });
@@ -106,15 +107,18 @@ function gcsStore(config: GcsConfig): LazyStore {
  * A store whose backend is created on first use by `load` (which imports the
  * backend's module), then used for every call. A failed load (the SDK is not
  * installed, or its client refused the configuration) rejects that call with
- * a StorageError CONFIG and is tried again by the next one.
+ * a StorageError CONFIG and is tried again by the next one. Its location and
+ * capabilities, known without loading, are the backend's.
  */
 export class LazyStore implements ObjectStore {
   readonly location: string;
+  readonly capabilities: StoreCapabilities;
   readonly #load: () => Promise<ObjectStore>;
   #loading: Promise<ObjectStore> | undefined;
 
-  constructor(location: string, load: () => Promise<ObjectStore>) {
+  constructor(location: string, capabilities: StoreCapabilities, load: () => Promise<ObjectStore>) {
     this.location = location;
+    this.capabilities = capabilities;
     this.#load = load;
   }
 
@@ -136,6 +140,10 @@ export class LazyStore implements ObjectStore {
     return (await this.backend()).write(key, source, options);
   }
 
+  async create(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+    return (await this.backend()).create(key, source, options);
+  }
+
   async read(key: string, range?: ByteRange): Promise<Readable> {
     return (await this.backend()).read(key, range);
   }
@@ -150,5 +158,9 @@ export class LazyStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     return (await this.backend()).delete(key);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    return (await this.backend()).deleteMany(keys);
   }
 }

@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { StorageError, messageOf } from './errors.js';
 import { checkKey, checkRange, objectName } from './keys.js';
 import { DEFAULT_RETRY_POLICY, backoffDelay, isConnectionError, type RetryPolicy } from './retry.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from './types.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from './types.js';
 
 export class ResumingStore implements ObjectStore {
   constructor(
@@ -25,12 +25,20 @@ export class ResumingStore implements ObjectStore {
     return this.inner.location;
   }
 
+  get capabilities(): StoreCapabilities {
+    return this.inner.capabilities;
+  }
+
   open(intent: OpenIntent): Promise<void> {
     return this.inner.open(intent);
   }
 
   write(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
     return this.inner.write(key, source, options);
+  }
+
+  create(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+    return this.inner.create(key, source, options);
   }
 
   /**
@@ -60,6 +68,10 @@ export class ResumingStore implements ObjectStore {
 
   delete(key: string): Promise<void> {
     return this.inner.delete(key);
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.inner.deleteMany(keys);
   }
 }
 

@@ -18,7 +18,8 @@
  * already been retried with exponential backoff and jitter by the SDK or by
  * the store (see docs/storage.md for who retries what), so a caller should not
  * wrap store calls in retry loops of its own. Permanent failures (NOT_FOUND,
- * NO_BUCKET, ACCESS_DENIED, CREDENTIALS, CONFIG) are never retried.
+ * ALREADY_EXISTS, NO_BUCKET, ACCESS_DENIED, CREDENTIALS, CONFIG, UNSUPPORTED)
+ * are never retried.
  *
  * Constructors validate their configuration synchronously and do no I/O;
  * `open()` is the first method that touches the network or the disk.
@@ -59,6 +60,33 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What a store can do beyond the methods every store has. A capability that
+ * is false is never faked: the method rejects with UNSUPPORTED, at once and
+ * without touching the store, and the caller has to choose what to do
+ * instead, explicitly (see each capability). All four backends here have
+ * both; a wrapper reports its inner store's.
+ */
+export interface StoreCapabilities {
+  /**
+   * `create()` stores an object only if none exists under its key, decided
+   * atomically by the store. When false there is no safe substitute: a
+   * stat() followed by a write() races with other writers, so a caller that
+   * relies on exclusivity (a lock, a marker that must be made exactly once)
+   * refuses to run, and one that does not may fall back to write(), saying
+   * so in its own contract.
+   */
+  readonly exclusiveCreate: boolean;
+  /**
+   * `deleteMany()` removes many keys in one call. When false the caller
+   * removes them one by one with delete(), which gives the same result.
+   */
+  readonly batchDelete: boolean;
+}
+
+/** The most bytes `create()` stores: it is for small objects (markers, manifests, state, locks), which it buffers whole. */
+export const CREATE_MAX_BYTES = 16 * 1024 * 1024;
+
 export interface ListOptions {
   /** Stops the listing: the iterator rejects with an AbortError. */
   signal?: AbortSignal;
@@ -70,6 +98,9 @@ export interface ObjectStore {
    * messages. Never contains credentials.
    */
   readonly location: string;
+
+  /** What this store can do beyond the basic methods; constant for the life of the store. */
+  readonly capabilities: StoreCapabilities;
 
   /**
    * Checks that the store can be used, with I/O: the bucket or directory
@@ -105,6 +136,32 @@ export interface ObjectStore {
   write(key: string, source: ByteSource, options?: WriteOptions): Promise<number>;
 
   /**
+   * Exclusive create: stores everything `source` yields under `key` only if
+   * no object exists under `key`, and resolves to the number of bytes
+   * stored; if one exists, rejects with ALREADY_EXISTS naming the key and
+   * leaves that object as it was.
+   *
+   * Atomic: the store decides at the moment it commits the object, so of
+   * any number of concurrent creates of one key (from this process or
+   * others) exactly one resolves and every other rejects with
+   * ALREADY_EXISTS, and the object is the one that resolved. A create never
+   * replaces an object; a write() to the same key does, unconditionally.
+   * A create whose request the store committed but whose answer was lost,
+   * and so was retried, still resolves: the store recognises its own object.
+   *
+   * For small objects: the source is read whole into memory before anything
+   * is stored, and one that yields more than CREATE_MAX_BYTES rejects with a
+   * RangeError (a programming error, like a malformed range). Otherwise as
+   * write(): if create() rejects (ALREADY_EXISTS, the source errored, the
+   * signal aborted, the store failed) no new object is visible and nothing
+   * is left behind; an error of the source rejects with that same error; an
+   * abort before the source has ended rejects with an AbortError.
+   *
+   * Rejects with UNSUPPORTED if `capabilities.exclusiveCreate` is false.
+   */
+  create(key: string, source: ByteSource, options?: WriteOptions): Promise<number>;
+
+  /**
    * Reads the object under `key`, or the part of it in `range` (clipped to
    * the object's end: a range that starts at or past the end reads as empty).
    *
@@ -133,4 +190,22 @@ export interface ObjectStore {
 
   /** Removes the object under `key`. Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
+
+  /**
+   * Removes the objects under `keys`, many per request where the backend
+   * allows it (S3: up to 1,000), otherwise with a bounded number of deletes
+   * in flight. Idempotent: missing keys succeed, a key listed twice is
+   * deleted once, and no keys is no request.
+   *
+   * Every key is checked first, so a malformed one rejects with INVALID_KEY
+   * before anything is deleted. Not atomic: if a key cannot be deleted, no
+   * further request is started and deleteMany() rejects with a StorageError
+   * whose code is that key's failure and whose message names the first
+   * failed key (in the order of `keys`) and how many keys may remain. Some
+   * of the other keys may have been deleted by then; calling deleteMany()
+   * again with the same keys is safe.
+   *
+   * Rejects with UNSUPPORTED if `capabilities.batchDelete` is false.
+   */
+  deleteMany(keys: readonly string[]): Promise<void>;
 }

@@ -8,7 +8,7 @@
  * `write()` rejects with the caller's own error.
  */
 import { Readable, addAbortSignal } from 'node:stream';
-import type { ByteSource } from './types.js';
+import { CREATE_MAX_BYTES, type ByteSource } from './types.js';
 
 export class WriteSource extends Readable {
   readonly #source: ByteSource;
@@ -79,4 +79,34 @@ export class WriteSource extends Readable {
     else void Promise.resolve(this.#iterator.return?.()).catch(() => undefined);
     callback(error);
   }
+}
+
+/**
+ * User metadata under which S3 and GCS tag an object made by create() with
+ * a random id, so that a create whose committed request was retried (its
+ * answer lost) and then refused as already existing recognises its own
+ * object.
+ */
+export const CREATE_ID_METADATA = 'aerobak-create-id';
+
+/**
+ * The source of a create() read whole (see ObjectStore.create): rejects as
+ * write() does for a failure of the caller's side, and with a RangeError
+ * naming `object` as soon as the source has yielded more than
+ * CREATE_MAX_BYTES (the source is then destroyed, unread).
+ */
+export async function readCreateSource(source: ByteSource, signal: AbortSignal | undefined, object: string): Promise<Buffer> {
+  const body = new WriteSource(source, signal);
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of body) {
+      if (body.bytes > CREATE_MAX_BYTES) {
+        throw new RangeError(`cannot create ${object}: more than ${CREATE_MAX_BYTES} bytes, the most create() stores`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    throw body.callerFailure ?? error;
+  }
+  return Buffer.concat(chunks);
 }

@@ -30,12 +30,15 @@ async function stored(store: ObjectStore, key: string): Promise<Buffer> {
 function withWrite(inner: ObjectStore, write: ObjectStore['write']): ObjectStore {
   return {
     location: inner.location,
+    capabilities: inner.capabilities,
     open: (intent) => inner.open(intent),
     write,
+    create: (key, source, options) => inner.create(key, source, options),
     read: (key, range) => inner.read(key, range),
     stat: (key) => inner.stat(key),
     list: (prefix, options) => inner.list(prefix, options),
     delete: (key) => inner.delete(key),
+    deleteMany: (keys) => inner.deleteMany(keys),
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,5 +51,13 @@ describe('local store', () => {
     await writeFile(join(store.location, `${TEMP_FILE_MARKER}0123`), 'partial');
     await store.write('k', [Buffer.from('v')]);
     expect(await collect(store.list(''))).toEqual([{ key: 'k', size: 1 }]);
+  });
+
+  it('creates no object over a directory of the same name: IO, not ALREADY_EXISTS', async () => {
+    const store = await openStore(join(root, randomUUID()), 'write');
+    await mkdir(join(store.location, 'a', 'b'), { recursive: true });
+    expect(await store.stat('a')).toBeNull();
+    await expect(store.create('a', [Buffer.from('v')])).rejects.toMatchObject({ name: 'StorageError', code: 'IO' });
+    expect(await temporaryFiles(store)).toEqual([]);
   });
 });

@@ -82,14 +82,17 @@ describe('createStore', () => {
     ['s3://bucket', (url: URL) => new S3Store(s3Config(url, {}))],
     ['gs://bucket/a/b/', (url: URL) => new GcsStore(gcsConfig(url, {}))],
     ['gs://bucket', (url: URL) => new GcsStore(gcsConfig(url, {}))],
-  ])('names %s as its backend does before loading it', async (location, backend) => {
+  ])('names %s and its capabilities as its backend does before loading it', async (location, backend) => {
     const store = createStore(location);
     expect(store).toBeInstanceOf(ResumingStore);
     const lazy = (store as ResumingStore).inner;
     expect(lazy).toBeInstanceOf(LazyStore);
+    const capabilities = store.capabilities;
     const loaded = await (lazy as LazyStore).backend();
     expect(loaded.location).toBe(backend(new URL(location)).location);
     expect(store.location).toBe(loaded.location);
+    expect(capabilities).toEqual(backend(new URL(location)).capabilities);
+    expect(store.capabilities).toEqual(loaded.capabilities);
     expect(await (lazy as LazyStore).backend()).toBe(loaded);
   });
 });
@@ -98,29 +101,37 @@ describe('LazyStore', () => {
   it('loads its backend once, on first use, and passes every call through', async () => {
     let loads = 0;
     const inner = createStore(`mem://lazy-${Date.now()}`);
-    const store = new LazyStore('mem://lazy/', async () => {
+    const store = new LazyStore('mem://lazy/', inner.capabilities, async () => {
       loads++;
       return inner;
     });
+    expect(store.capabilities).toEqual({ exclusiveCreate: true, batchDelete: true });
     expect(loads).toBe(0);
     await store.open('write');
     expect(await store.write('a/k', [Buffer.from('value')])).toBe(5);
     expect(loads).toBe(1);
+    expect(await store.create('a/new', [Buffer.from('new')])).toBe(3);
+    await expect(store.create('a/new', [Buffer.from('again')])).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
     expect(await store.stat('a/k')).toEqual({ key: 'a/k', size: 5 });
     const chunks: Buffer[] = [];
     for await (const chunk of await store.read('a/k', { offset: 1, length: 3 })) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe('alu');
     const listed = [];
     for await (const info of store.list('a/')) listed.push(info);
-    expect(listed).toEqual([{ key: 'a/k', size: 5 }]);
+    expect(listed).toEqual([
+      { key: 'a/k', size: 5 },
+      { key: 'a/new', size: 3 },
+    ]);
     await store.delete('a/k');
     expect(await store.stat('a/k')).toBeNull();
+    await store.deleteMany(['a/new', 'a/missing']);
+    expect(await store.stat('a/new')).toBeNull();
     expect(loads).toBe(1);
   });
 
   it('rejects with CONFIG when the backend cannot be loaded, and tries again on the next call', async () => {
     let attempts = 0;
-    const store = new LazyStore('s3://bucket/x/', async () => {
+    const store = new LazyStore('s3://bucket/x/', { exclusiveCreate: true, batchDelete: true }, async () => {
       attempts++;
       throw new Error("Cannot find package '@aws-sdk/client-s3'");
     });

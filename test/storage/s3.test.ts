@@ -1,11 +1,17 @@
-import { HeadObjectCommand, ListMultipartUploadsCommand, type UploadPartCommandInput } from '@aws-sdk/client-s3';
+import {
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type DeleteObjectsCommandInput,
+  type DeleteObjectsCommandOutput,
+  type UploadPartCommandInput,
+} from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, type ObjectStore } from '../../src/storage/index.js';
 import { s3Config } from '../../src/storage/s3/config.js';
 import { S3Store } from '../../src/storage/s3/s3-store.js';
 import { SERVER_START_TIMEOUT_MS, startS3Server, type S3TestServer } from '../support/s3-server.js';
-import { MiB, RandomStream, largeObjectMiB } from './data.js';
+import { MiB, RandomStream, collect, largeObjectMiB, readAll } from './data.js';
 import { objectStoreConformance } from './suite.js';
 
 const BUCKET = 'aerobak-conformance';
@@ -86,4 +92,110 @@ describe('S3 store', () => {
     },
     60_000,
   );
+
+  describe('exclusive create', () => {
+    /**
+     * A store whose PutObject requests go through `intercept`, and the count
+     * of them. It is inside the SDK's retry loop: each attempt the SDK makes
+     * is a call.
+     */
+    function storeWithPut(intercept: (call: number, send: () => Promise<unknown>) => Promise<unknown>, options: { maxAttempts?: number } = {}) {
+      const store = new S3Store(s3Config(new URL(`s3://${BUCKET}/${randomUUID()}/`), { ...server.options, ...options }));
+      const puts = { count: 0 };
+      store.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName !== 'PutObjectCommand') return next(args);
+          return intercept(++puts.count, () => next(args)) as ReturnType<typeof next>;
+        },
+        { step: 'deserialize', name: 'interceptPut' },
+      );
+      return { store, puts };
+    }
+
+    const conflict = () => Object.assign(new Error('injected: conflicting write in flight'), { name: 'ConditionalRequestConflict', $metadata: { httpStatusCode: 409 } });
+
+    it('repeats a create that conflicted with a write in flight (409) until S3 decides it', async () => {
+      const { store, puts } = storeWithPut(async (call, send) => {
+        if (call === 1) throw conflict();
+        return send();
+      });
+      expect(await store.create('lock', [Buffer.from('mine')])).toBe(4);
+      expect(puts.count).toBe(2);
+      expect((await readAll(await store.read('lock'))).toString()).toBe('mine');
+    });
+
+    it('fails with IO, naming the key, once the attempts after conflicts are spent', async () => {
+      const { store, puts } = storeWithPut(async () => Promise.reject(conflict()), { maxAttempts: 2 });
+      const error = await store.create('lock', [Buffer.from('mine')]).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'StorageError', code: 'IO', cause: { name: 'ConditionalRequestConflict' } });
+      expect((error as Error).message).toContain('lock');
+      expect(puts.count).toBe(2);
+      expect(await store.stat('lock')).toBeNull();
+    });
+
+    it('resolves when S3 committed the create but its answer was lost, and the repeat was refused', async () => {
+      // The first PUT reaches MinIO, then fails as if the connection had
+      // timed out; the SDK repeats it and gets 412.
+      const { store, puts } = storeWithPut(async (call, send) => {
+        const result = await send();
+        if (call === 1) throw Object.assign(new Error('injected: answer lost'), { name: 'TimeoutError' });
+        return result;
+      });
+      expect(await store.create('lock', [Buffer.from('mine')])).toBe(4);
+      expect(puts.count).toBe(2);
+      expect((await readAll(await store.read('lock'))).toString()).toBe('mine');
+      // A create refused for another's object is still refused.
+      await expect(store.create('lock', [Buffer.from('yours')])).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    });
+  });
+
+  describe('batched delete', () => {
+    /** A store whose DeleteObjects results go through `edit`, with each request's keys (relative to the root). */
+    function storeWithDeleteObjects(edit: (call: number, output: DeleteObjectsCommandOutput, root: string) => void = () => {}) {
+      const root = `${randomUUID()}/`;
+      const store = new S3Store(s3Config(new URL(`s3://${BUCKET}/${root}`), { ...server.options, maxAttempts: 3 }));
+      const requests: string[][] = [];
+      store.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName !== 'DeleteObjectsCommand') return next(args);
+          const { Delete } = args.input as DeleteObjectsCommandInput;
+          requests.push((Delete?.Objects ?? []).map(({ Key = '' }) => Key.slice(root.length)));
+          const result = await next(args);
+          edit(requests.length, result.output as DeleteObjectsCommandOutput, root);
+          return result;
+        },
+        { step: 'initialize', name: 'watchDeleteObjects' },
+      );
+      return { store, requests };
+    }
+
+    it('sends at most 1,000 keys a request', async () => {
+      const { store, requests } = storeWithDeleteObjects();
+      const keys = Array.from({ length: 2500 }, (_, i) => `k${i}`);
+      await store.write('k1999', [Buffer.from('x')]);
+      await store.deleteMany(keys);
+      expect(requests.map((keys) => keys.length).sort()).toEqual([1000, 1000, 500]);
+      expect(await store.stat('k1999')).toBeNull();
+    });
+
+    it('reports a key S3 refused to delete, with how many keys may remain', async () => {
+      const { store } = storeWithDeleteObjects((_, output, root) => {
+        output.Errors = [{ Key: `${root}b`, Code: 'AccessDenied', Message: 'Access Denied' }];
+      });
+      for (const key of ['a', 'b', 'c']) await store.write(key, [Buffer.from(key)]);
+      const error = await store.deleteMany(['a', 'b', 'c']).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'StorageError', code: 'ACCESS_DENIED' });
+      expect((error as Error).message).toMatch(/\/b \(1 of 3 keys may remain\)$/);
+    });
+
+    it('sends the keys that failed for a transient reason again', async () => {
+      const { store, requests } = storeWithDeleteObjects((call, output, root) => {
+        if (call === 1) output.Errors = [{ Key: `${root}b`, Code: 'InternalError', Message: 'We encountered an internal error' }];
+      });
+      for (const key of ['a', 'b', 'c']) await store.write(key, [Buffer.from(key)]);
+      await store.deleteMany(['a', 'b', 'c']);
+      expect(requests).toEqual([['a', 'b', 'c'], ['b']]);
+      expect(await collect(store.list(''))).toEqual([]);
+    });
+  });
 });

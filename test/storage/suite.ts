@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaultyStore } from '../../src/storage/faulty.js';
 import { ResumingStore } from '../../src/storage/resuming-store.js';
-import type { ObjectStore } from '../../src/storage/index.js';
+import { CREATE_MAX_BYTES, type ObjectStore, type StoreCapabilities } from '../../src/storage/index.js';
 import { MiB, RandomStream, collect, failingSource, randomBuffer, readAll, sha256Of } from './data.js';
 
 export interface StoreTarget {
@@ -36,10 +36,28 @@ const LONG = 10 * 60_000;
 /** Small enough to keep fault tests fast; the policy's logic is tested in resuming-store.test.ts. */
 const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 10 };
 
-/** `hasBuckets`: false for a backend where every bucket exists (memory), which leaves out the missing-bucket test. */
-export function objectStoreConformance(name: string, target: () => StoreTarget, { hasBuckets = true } = {}): void {
+/** Concurrent creates of one key in the race test. */
+const RACERS = 32;
+
+export interface ConformanceOptions {
+  /** False for a backend where every bucket exists (memory), which leaves out the missing-bucket test. */
+  hasBuckets?: boolean;
+  /**
+   * What the backend declares; the suite checks the declaration, tests what
+   * is declared, and checks that what is not rejects with UNSUPPORTED.
+   * Default: everything.
+   */
+  capabilities?: StoreCapabilities;
+}
+
+export function objectStoreConformance(
+  name: string,
+  target: () => StoreTarget,
+  { hasBuckets = true, capabilities = { exclusiveCreate: true, batchDelete: true } }: ConformanceOptions = {},
+): void {
   const leftovers = async (store: ObjectStore) => (await target().unfinishedUploads?.(store)) ?? [];
   const write = (store: ObjectStore, key: string, data: Buffer) => store.write(key, [data]);
+  const text = async (store: ObjectStore, key: string) => (await readAll(await store.read(key))).toString();
 
   describe(`${name}: ObjectStore conformance`, () => {
     describe('open', () => {
@@ -112,6 +130,12 @@ export function objectStoreConformance(name: string, target: () => StoreTarget, 
           await expect(store.read(key), key).rejects.toMatchObject({ code: 'INVALID_KEY' });
           await expect(store.stat(key), key).rejects.toMatchObject({ code: 'INVALID_KEY' });
           await expect(store.delete(key), key).rejects.toMatchObject({ code: 'INVALID_KEY' });
+          if (capabilities.exclusiveCreate) {
+            await expect(store.create(key, [Buffer.from('x')]), key).rejects.toMatchObject({ code: 'INVALID_KEY' });
+          }
+          if (capabilities.batchDelete) {
+            await expect(store.deleteMany(['fine', key]), key).rejects.toMatchObject({ code: 'INVALID_KEY' });
+          }
         }
       });
     });
@@ -189,6 +213,180 @@ export function objectStoreConformance(name: string, target: () => StoreTarget, 
         await store.delete('dir/gone');
         await store.delete('never/existed');
         expect(await collect(store.list(''))).toEqual([]);
+      });
+    });
+
+    it('declares its capabilities', () => {
+      expect(target().newStore().capabilities).toEqual(capabilities);
+    });
+
+    if (capabilities.exclusiveCreate) {
+      describe('exclusive create', () => {
+        it('stores an object under a new key', async () => {
+          const store = target().newStore();
+          const data = randomBuffer(100_000, 5);
+          expect(await store.create('dir/new.bin', (async function* () { yield data.subarray(0, 1); yield data.subarray(1); })())).toBe(data.length);
+          expect(await store.stat('dir/new.bin')).toEqual({ key: 'dir/new.bin', size: data.length });
+          expect((await readAll(await store.read('dir/new.bin'))).equals(data)).toBe(true);
+          expect(await store.create('empty', [])).toBe(0);
+          expect(await store.stat('empty')).toEqual({ key: 'empty', size: 0 });
+        });
+
+        it('refuses an existing key with ALREADY_EXISTS naming it, and leaves the object as it was', async () => {
+          const store = target().newStore();
+          await write(store, 'dir/taken', Buffer.from('written'));
+          const error = await store.create('dir/taken', [Buffer.from('created over it')]).catch((e: unknown) => e);
+          expect(error).toMatchObject({ name: 'StorageError', code: 'ALREADY_EXISTS' });
+          expect((error as Error).message).toContain('dir/taken');
+          expect(await text(store, 'dir/taken')).toBe('written');
+
+          await store.create('made', [Buffer.from('first')]);
+          await expect(store.create('made', [Buffer.from('second')])).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+          expect(await text(store, 'made')).toBe('first');
+          expect(await collect(store.list(''))).toEqual([
+            { key: 'dir/taken', size: 7 },
+            { key: 'made', size: 5 },
+          ]);
+          expect(await leftovers(store)).toEqual([]);
+        });
+
+        it('creates a key again once its object is deleted', async () => {
+          const store = target().newStore();
+          await store.create('k', [Buffer.from('one')]);
+          await store.delete('k');
+          await store.create('k', [Buffer.from('two')]);
+          expect(await text(store, 'k')).toBe('two');
+        });
+
+        it(`lets exactly one of ${RACERS} concurrent creates of a key win, and stores the winner's object`, async () => {
+          const store = target().newStore();
+          const contents = Array.from({ length: RACERS }, (_, i) => `creator ${i} `.repeat(i + 1));
+          const outcomes = await Promise.allSettled(contents.map((content) => store.create('race/lock', [Buffer.from(content)])));
+          const winners = outcomes.flatMap((outcome, i) => (outcome.status === 'fulfilled' ? [i] : []));
+          expect(winners).toHaveLength(1);
+          const winner = winners[0]!;
+          expect((outcomes[winner] as PromiseFulfilledResult<number>).value).toBe(contents[winner]!.length);
+          for (const outcome of outcomes) {
+            if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ name: 'StorageError', code: 'ALREADY_EXISTS' });
+          }
+          expect(await text(store, 'race/lock')).toBe(contents[winner]);
+          expect(await collect(store.list(''))).toEqual([{ key: 'race/lock', size: contents[winner]!.length }]);
+          expect(await leftovers(store)).toEqual([]);
+        });
+
+        it('rejects with the error of a failing source and leaves nothing, nor touches an existing object', async () => {
+          const store = target().newStore();
+          const failure = new Error('the manifest broke');
+          await expect(store.create('broken', failingSource(MiB, failure))).rejects.toBe(failure);
+          expect(await store.stat('broken')).toBeNull();
+
+          await write(store, 'kept', Buffer.from('kept'));
+          await expect(store.create('kept', failingSource(1000, failure))).rejects.toBe(failure);
+          expect(await text(store, 'kept')).toBe('kept');
+          expect(await collect(store.list(''))).toEqual([{ key: 'kept', size: 4 }]);
+          expect(await leftovers(store)).toEqual([]);
+        });
+
+        it('rejects with AbortError when aborted before the source ends, and leaves nothing', async () => {
+          const store = target().newStore();
+          const controller = new AbortController();
+          const source = new RandomStream(Infinity, 2, (produced) => {
+            if (produced >= 2 * MiB) controller.abort();
+          });
+          await expect(store.create('aborted', source, { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+          expect(source.destroyed).toBe(true);
+          await expect(store.create('aborted', [Buffer.from('x')], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+          expect(await store.stat('aborted')).toBeNull();
+          expect(await leftovers(store)).toEqual([]);
+        });
+
+        it(`refuses a source of more than ${CREATE_MAX_BYTES} bytes with a RangeError, stopping it, and stores nothing`, async () => {
+          const store = target().newStore();
+          const source = new RandomStream(CREATE_MAX_BYTES + 1);
+          const error = await store.create('too/large', source).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(RangeError);
+          expect((error as Error).message).toContain('too/large');
+          expect(source.destroyed).toBe(true);
+          expect(await store.stat('too/large')).toBeNull();
+          expect(await leftovers(store)).toEqual([]);
+          expect(await store.create('at/limit', new RandomStream(CREATE_MAX_BYTES))).toBe(CREATE_MAX_BYTES);
+        });
+
+        it('leaves nothing when the transfer breaks mid-way', async () => {
+          const inner = target().newStore();
+          const store = new FaultyStore(inner).inject('create', { afterBytes: 1000 });
+          await expect(store.create('cut', [randomBuffer(5000)])).rejects.toMatchObject({ code: 'ECONNRESET' });
+          expect(await inner.stat('cut')).toBeNull();
+          expect(await leftovers(inner)).toEqual([]);
+        });
+      });
+    } else {
+      it('rejects create() with UNSUPPORTED and stores nothing', async () => {
+        const store = target().newStore();
+        await expect(store.create('k', [Buffer.from('x')])).rejects.toMatchObject({ name: 'StorageError', code: 'UNSUPPORTED' });
+        expect(await store.stat('k')).toBeNull();
+      });
+    }
+
+    if (capabilities.batchDelete) {
+      describe('batched delete', () => {
+        it('deletes existing and missing keys, a key listed twice once, and nothing for no keys', async () => {
+          const store = target().newStore();
+          for (const key of ['a', 'b/c', 'b/d', 'kept']) await write(store, key, Buffer.from(key));
+          await store.deleteMany([]);
+          await store.deleteMany(['b/c', 'missing', 'a', 'b/c', 'never/was', 'b/d']);
+          expect(await collect(store.list(''))).toEqual([{ key: 'kept', size: 4 }]);
+          await store.deleteMany(['a', 'b/c']);
+          expect(await collect(store.list(''))).toEqual([{ key: 'kept', size: 4 }]);
+        });
+
+        it('deletes 2,500 keys, more than one batch, most of them missing', async () => {
+          const store = target().newStore();
+          const keys = Array.from({ length: 2500 }, (_, i) => `many/${String(i).padStart(4, '0')}`);
+          const present = [0, 999, 1000, 1001, 1999, 2000, 2499].map((i) => keys[i]!);
+          for (const key of present) await write(store, key, Buffer.from(key));
+          await write(store, 'other', Buffer.from('x'));
+          await store.deleteMany(keys);
+          expect(await collect(store.list(''))).toEqual([{ key: 'other', size: 1 }]);
+        });
+      });
+    } else {
+      it('rejects deleteMany() with UNSUPPORTED and deletes nothing', async () => {
+        const store = target().newStore();
+        await write(store, 'k', Buffer.from('x'));
+        await expect(store.deleteMany(['k'])).rejects.toMatchObject({ name: 'StorageError', code: 'UNSUPPORTED' });
+        expect(await store.stat('k')).toEqual({ key: 'k', size: 1 });
+      });
+    }
+
+    describe('wrappers', () => {
+      it('FaultyStore and ResumingStore pass capabilities, create and deleteMany through', async () => {
+        const inner = target().newStore();
+        const faulty = new FaultyStore(inner);
+        const store = new ResumingStore(faulty, FAST_RETRY);
+        expect(store.capabilities).toEqual(inner.capabilities);
+        if (capabilities.exclusiveCreate) {
+          expect(await store.create('k', [Buffer.from('value')])).toBe(5);
+          await expect(store.create('k', [Buffer.from('other')])).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+          expect(await text(inner, 'k')).toBe('value');
+        } else {
+          await write(inner, 'k', Buffer.from('value'));
+        }
+        if (capabilities.batchDelete) {
+          await store.deleteMany(['k', 'missing']);
+          expect(await inner.stat('k')).toBeNull();
+        }
+        expect(faulty.calls).toMatchObject({ create: capabilities.exclusiveCreate ? 2 : 0, deleteMany: capabilities.batchDelete ? 1 : 0 });
+      });
+
+      it('FaultyStore can go without a capability: the method then rejects with UNSUPPORTED and touches nothing', async () => {
+        const inner = target().newStore();
+        await write(inner, 'k', Buffer.from('value'));
+        const store = new FaultyStore(inner).disable('exclusiveCreate').disable('batchDelete');
+        expect(store.capabilities).toEqual({ exclusiveCreate: false, batchDelete: false });
+        await expect(store.create('new', [Buffer.from('x')])).rejects.toMatchObject({ name: 'StorageError', code: 'UNSUPPORTED' });
+        await expect(store.deleteMany(['k'])).rejects.toMatchObject({ name: 'StorageError', code: 'UNSUPPORTED' });
+        expect(await collect(inner.list(''))).toEqual([{ key: 'k', size: 5 }]);
       });
     });
 

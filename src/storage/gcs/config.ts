@@ -5,6 +5,14 @@
  */
 import { StorageError } from '../errors.js';
 import { rootPrefix } from '../keys.js';
+import type { StoreCapabilities } from '../types.js';
+
+/**
+ * What GcsStore can do: exclusive create with the precondition
+ * ifGenerationMatch=0, batched delete as concurrent deletes. Here rather than
+ * in gcs-store.ts so that the registry can tell without loading the SDK.
+ */
+export const GCS_CAPABILITIES: StoreCapabilities = Object.freeze({ exclusiveCreate: true, batchDelete: true });
 
 export interface GcsOptions {
   /**

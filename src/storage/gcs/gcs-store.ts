@@ -7,20 +7,30 @@
  * leaves an unfinished session, invisible, unbilled, and expired by GCS
  * after a week. The client retries every request (see
  * GcsOptions.maxRetries); reads are resumed by ResumingStore.
+ *
+ * Exclusive creates are one upload with the precondition ifGenerationMatch=0
+ * (see create()); the JSON API's batch requests are not in the client
+ * library, so deleteMany() runs DELETE_CONCURRENCY deletes at a time.
  */
 import { IdempotencyStrategy, Storage, type Bucket, type File } from '@google-cloud/storage';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { deleteInBatches } from '../delete-many.js';
 import { StorageError, checkAborted, isAbortError } from '../errors.js';
 import { checkKey, checkPrefix, checkRange, objectName } from '../keys.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from '../types.js';
-import { WriteSource } from '../write-source.js';
-import type { GcsConfig } from './config.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
+import { CREATE_ID_METADATA, WriteSource, readCreateSource } from '../write-source.js';
+import { GCS_CAPABILITIES, type GcsConfig } from './config.js';
 import { gcsError } from './errors.js';
+
+/** Deletes in flight in a deleteMany(). */
+const DELETE_CONCURRENCY = 16;
 
 export class GcsStore implements ObjectStore {
   readonly location: string;
+  readonly capabilities: StoreCapabilities = GCS_CAPABILITIES;
   readonly storage: Storage;
   readonly #bucket: Bucket;
 
@@ -78,6 +88,50 @@ export class GcsStore implements ObjectStore {
     } catch (error) {
       body.destroy();
       throw body.callerFailure ?? gcsError(error, this.config.bucket, objectName(this.location, key), 'write');
+    }
+  }
+
+  /**
+   * One single-request upload of the buffered source with the precondition
+   * ifGenerationMatch=0 (there is no live object under the name), which GCS
+   * refuses with 412 when the key exists; concurrent uploads of one name are
+   * decided by GCS, one succeeding and the others getting 412. The library
+   * repeats the upload after a transient failure (the body is a buffer). If
+   * the failed attempt had in fact been committed, the repeat gets 412 for
+   * this create's own object, which is told by the random id it carries in
+   * its custom metadata (CREATE_ID_METADATA): the create then resolves.
+   */
+  async create(key: string, source: ByteSource, options: WriteOptions = {}): Promise<number> {
+    checkKey(key);
+    const object = objectName(this.location, key);
+    const body = await readCreateSource(source, options.signal, object);
+    const id = randomUUID();
+    const file = this.#bucket.file(this.config.root + key);
+    try {
+      await file.save(body, {
+        resumable: false,
+        preconditionOpts: { ifGenerationMatch: 0 },
+        metadata: { contentType: 'application/octet-stream', metadata: { [CREATE_ID_METADATA]: id } },
+      });
+      return body.length;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 412) {
+        if (await this.#createdBy(file, key, id)) return body.length;
+        throw new StorageError('ALREADY_EXISTS', `${object} already exists`, { cause: error });
+      }
+      throw gcsError(error, this.config.bucket, object, 'create');
+    }
+  }
+
+  /** True if the object `file` (under `key`) is the one the create with `id` stored. */
+  async #createdBy(file: File, key: string, id: string): Promise<boolean> {
+    try {
+      const [metadata] = await file.getMetadata();
+      return metadata.metadata?.[CREATE_ID_METADATA] === id;
+    } catch (error) {
+      const mapped = gcsError(error, this.config.bucket, objectName(this.location, key), 'create');
+      if (mapped.code === 'NOT_FOUND') return false; // deleted since: it existed when the create was refused
+      throw mapped;
     }
   }
 
@@ -141,5 +195,16 @@ export class GcsStore implements ObjectStore {
     } catch (error) {
       throw gcsError(error, this.config.bucket, objectName(this.location, key), 'delete');
     }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    await deleteInBatches(keys, {
+      batchSize: 1,
+      concurrency: DELETE_CONCURRENCY,
+      deleteBatch: async ([key]) => {
+        await this.delete(key!);
+        return [];
+      },
+    });
   }
 }

@@ -6,21 +6,28 @@
  * renamed over the final name (atomic on POSIX), and the directory is fsynced
  * so the rename survives a crash. A failed or aborted write removes the
  * temporary file. (`flush` on file streams needs Node.js 20.10 or later.)
+ * An exclusive create links its temporary file to the final name instead of
+ * renaming it (see create()).
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { access, link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { deleteInBatches } from '../delete-many.js';
 import { StorageError, checkAborted, messageOf } from '../errors.js';
 import { TEMP_FILE_MARKER, checkKey, checkPrefix, checkRange } from '../keys.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from '../types.js';
-import { WriteSource } from '../write-source.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
+import { WriteSource, readCreateSource } from '../write-source.js';
+
+/** Deletes in flight in a deleteMany(). */
+const DELETE_CONCURRENCY = 8;
 
 export class LocalStore implements ObjectStore {
   /** The root directory, absolute. */
   readonly location: string;
+  readonly capabilities: StoreCapabilities = Object.freeze({ exclusiveCreate: true, batchDelete: true });
 
   constructor(directory: string) {
     this.location = resolve(directory);
@@ -58,6 +65,34 @@ export class LocalStore implements ObjectStore {
       body.destroy();
       await rm(temp, { force: true });
       throw body.callerFailure ?? localError(error, `cannot write ${target}`);
+    }
+  }
+
+  /**
+   * The buffered source goes to a temporary file, fsynced, which is then
+   * hard-linked to the final name: link() is atomic and fails with EEXIST
+   * if the name exists, so of concurrent creates (of any process on the
+   * machine) exactly one links. The temporary name is then removed and the
+   * directory fsynced so the new name survives a crash. Needs a filesystem
+   * with hard links (not FAT or exFAT, for one): elsewhere create() fails
+   * with IO or ACCESS_DENIED, as link() does.
+   */
+  async create(key: string, source: ByteSource, options: WriteOptions = {}): Promise<number> {
+    checkKey(key);
+    const target = this.#path(key);
+    const body = await readCreateSource(source, options.signal, target);
+    const directory = dirname(target);
+    const temp = join(directory, TEMP_FILE_MARKER + randomBytes(8).toString('hex'));
+    try {
+      await mkdir(directory, { recursive: true });
+      await writeFile(temp, body, { flag: 'wx', flush: true });
+      await linkExclusive(temp, target);
+      await unlink(temp);
+      await syncDirectory(directory);
+      return body.length;
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error instanceof StorageError ? error : localError(error, `cannot create ${target}`);
     }
   }
 
@@ -115,6 +150,17 @@ export class LocalStore implements ObjectStore {
     }
   }
 
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    await deleteInBatches(keys, {
+      batchSize: 1,
+      concurrency: DELETE_CONCURRENCY,
+      deleteBatch: async ([key]) => {
+        await this.delete(key!);
+        return [];
+      },
+    });
+  }
+
   /** `directoryKey` is '' or ends in '/'. */
   async *#walk(directoryKey: string, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
     const directory = join(this.location, directoryKey);
@@ -142,6 +188,25 @@ export class LocalStore implements ObjectStore {
 
   #path(key: string): string {
     return join(this.location, ...key.split('/'));
+  }
+}
+
+/**
+ * Links `temp` to `target` unless `target` exists; an existing object
+ * rejects with ALREADY_EXISTS. An EEXIST for a target that is `temp`'s own
+ * inode is success: an NFS client that repeats a LINK whose answer it lost
+ * gets EEXIST for the link it made. A directory under the name is no object
+ * (stat() says null), so it fails as write() would, with the EEXIST.
+ */
+async function linkExclusive(temp: string, target: string): Promise<void> {
+  try {
+    await link(temp, target);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+    const [mine, existing] = await Promise.all([lstat(temp), lstat(target).catch(() => undefined)]);
+    if (existing !== undefined && existing.ino === mine.ino && existing.dev === mine.dev) return;
+    if (existing?.isDirectory()) throw error;
+    throw new StorageError('ALREADY_EXISTS', `${target} already exists`, { cause: error });
   }
 }
 

@@ -6,8 +6,9 @@
 import { Readable } from 'node:stream';
 import { StorageError, checkAborted } from '../errors.js';
 import { checkKey, checkPrefix, checkRange, objectName } from '../keys.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from '../types.js';
-import { WriteSource } from '../write-source.js';
+import { deleteInBatches } from '../delete-many.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
+import { WriteSource, readCreateSource } from '../write-source.js';
 
 /** Reads are delivered in chunks of this size, as a file or a socket would. */
 const READ_CHUNK_SIZE = 64 * 1024;
@@ -16,6 +17,7 @@ const buckets = new Map<string, Map<string, Buffer>>();
 
 export class MemoryStore implements ObjectStore {
   readonly location: string;
+  readonly capabilities: StoreCapabilities = Object.freeze({ exclusiveCreate: true, batchDelete: true });
   readonly #objects: Map<string, Buffer>;
 
   /** `root` is '' or a prefix ending in '/' (see keys.rootPrefix). */
@@ -42,6 +44,16 @@ export class MemoryStore implements ObjectStore {
     }
     this.#objects.set(this.root + key, Buffer.concat(chunks));
     return body.bytes;
+  }
+
+  /** The check and the store happen in one synchronous step, after the source has been read: atomic. */
+  async create(key: string, source: ByteSource, options: WriteOptions = {}): Promise<number> {
+    checkKey(key);
+    const object = objectName(this.location, key);
+    const data = await readCreateSource(source, options.signal, object);
+    if (this.#objects.has(this.root + key)) throw new StorageError('ALREADY_EXISTS', `${object} already exists`);
+    this.#objects.set(this.root + key, data);
+    return data.length;
   }
 
   async read(key: string, range: ByteRange = { offset: 0 }): Promise<Readable> {
@@ -72,6 +84,17 @@ export class MemoryStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     checkKey(key);
     this.#objects.delete(this.root + key);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    await deleteInBatches(keys, {
+      batchSize: 1,
+      concurrency: 1,
+      deleteBatch: async ([key]) => {
+        this.#objects.delete(this.root + key!);
+        return [];
+      },
+    });
   }
 }
 

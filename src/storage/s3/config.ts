@@ -5,6 +5,14 @@
  */
 import { StorageError } from '../errors.js';
 import { rootPrefix } from '../keys.js';
+import type { StoreCapabilities } from '../types.js';
+
+/**
+ * What S3Store can do: exclusive create with If-None-Match, batched delete
+ * with DeleteObjects. Here rather than in s3-store.ts so that the registry
+ * can tell without loading the SDK.
+ */
+export const S3_CAPABILITIES: StoreCapabilities = Object.freeze({ exclusiveCreate: true, batchDelete: true });
 
 export interface S3Options {
   /**
@@ -32,11 +40,15 @@ export interface S3Options {
   /** Parts uploaded at once. Upload memory is at most queueSize x partSize (64 MiB by default). */
   queueSize?: number;
   /**
-   * Attempts per request (each part, each GET, HEAD, LIST, DELETE) for
+   * Attempts per request (each part, each GET, HEAD, LIST, DELETE, PUT) for
    * transient errors: 5xx, throttling, timeouts, connection resets. The SDK
    * waits between attempts with exponential backoff and full jitter (base
    * 100 ms, 20 s cap) and, to ride out an outage without storming it,
-   * draws retries from a shared quota.
+   * draws retries from a shared quota. The store itself gives as many
+   * attempts, with the same kind of backoff, to what the SDK does not retry:
+   * an exclusive create that conflicted with another write in flight (409),
+   * the keys of a DeleteObjects that S3 reports as failed for a transient
+   * reason.
    */
   maxAttempts?: number;
 }

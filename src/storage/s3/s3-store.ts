@@ -10,27 +10,48 @@
  * (AbortMultipartUpload) before `write()` rejects: no parts are left to pay
  * for. Each request is retried by the client (see
  * S3Options.maxAttempts); reads are resumed by ResumingStore.
+ *
+ * Exclusive creates are one conditional PutObject (If-None-Match: *) and
+ * batched deletes are DeleteObjects of up to 1,000 keys; see create() and
+ * deleteMany().
  */
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   paginateListObjectsV2,
+  type _Error as DeleteError,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { checkAborted, isAbortError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deleteInBatches, type KeyFailure } from '../delete-many.js';
+import { StorageError, checkAborted, isAbortError } from '../errors.js';
 import { checkKey, checkPrefix, checkRange, objectName } from '../keys.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource } from '../types.js';
-import { WriteSource } from '../write-source.js';
-import type { S3Config } from './config.js';
+import { backoffDelay, type RetryPolicy } from '../retry.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
+import { CREATE_ID_METADATA, WriteSource, readCreateSource } from '../write-source.js';
+import { S3_CAPABILITIES, type S3Config } from './config.js';
 import { s3Error } from './errors.js';
+
+/** Keys per DeleteObjects request: the most S3 takes. */
+const DELETE_BATCH_SIZE = 1000;
+/** DeleteObjects requests in flight. */
+const DELETE_CONCURRENCY = 4;
+/** Per-key DeleteObjects error codes worth another attempt (the response itself succeeded, so the SDK does not retry them). */
+const TRANSIENT_DELETE_ERRORS = new Set(['InternalError', 'ServiceUnavailable', 'SlowDown', 'RequestTimeout']);
 
 export class S3Store implements ObjectStore {
   readonly location: string;
+  readonly capabilities: StoreCapabilities = S3_CAPABILITIES;
   readonly client: S3Client;
+  /** The store's own retries (see S3Options.maxAttempts), on the SDK's schedule. */
+  readonly #retry: RetryPolicy;
 
   constructor(readonly config: S3Config) {
     this.location = `s3://${config.bucket}/${config.root}`;
@@ -45,6 +66,7 @@ export class S3Store implements ObjectStore {
       // turns it into an error that is retried (requests) or resumed (reads).
       requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
     });
+    this.#retry = { attempts: config.maxAttempts, baseDelayMs: 100, maxDelayMs: 20_000 };
   }
 
   /**
@@ -79,6 +101,69 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       body.destroy();
       throw body.callerFailure ?? s3Error(error, bucket, objectName(this.location, key), 'write');
+    }
+  }
+
+  /**
+   * One PutObject of the buffered source with If-None-Match: *, which S3
+   * (and MinIO) refuse with 412 PreconditionFailed when the key exists.
+   * Holding the body is what lets the request be repeated:
+   *
+   * - 409 ConditionalRequestConflict means another write of the key was in
+   *   flight when S3 came to commit this one, which it did not apply, and
+   *   that the request is to be repeated; the repeat then succeeds or gets
+   *   412. It is not taken for ALREADY_EXISTS: the other write may yet fail
+   *   and leave no object. Repeated up to maxAttempts times with backoff,
+   *   then the create fails with IO.
+   * - The SDK repeats a request that failed for a transient reason. If the
+   *   failed attempt had in fact been committed, the repeat gets 412 for
+   *   this create's own object, which is told by the random id it carries
+   *   in its metadata (CREATE_ID_METADATA, read back with HeadObject after
+   *   a 412 to a PUT sent more than once): the create then resolves.
+   *
+   * Not a multipart upload, although CompleteMultipartUpload takes
+   * If-None-Match too: after a 409 there, S3 wants every part uploaded
+   * again, from a source already consumed.
+   */
+  async create(key: string, source: ByteSource, options: WriteOptions = {}): Promise<number> {
+    checkKey(key);
+    const { bucket, root } = this.config;
+    const object = objectName(this.location, key);
+    const body = await readCreateSource(source, options.signal, object);
+    const id = randomUUID();
+    const input = { Bucket: bucket, Key: root + key, Body: body, IfNoneMatch: '*', Metadata: { [CREATE_ID_METADATA]: id } };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(new PutObjectCommand(input));
+        return body.length;
+      } catch (error) {
+        const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number; attempts?: number } };
+        const status = $metadata?.httpStatusCode;
+        if (name === 'PreconditionFailed' || status === 412) {
+          // Only a PUT the SDK sent more than once can have been refused for its own object.
+          const repeated = $metadata?.attempts === undefined || $metadata.attempts > 1;
+          if (repeated && (await this.#createdBy(key, id))) return body.length;
+          throw new StorageError('ALREADY_EXISTS', `${object} already exists`, { cause: error });
+        }
+        if ((name === 'ConditionalRequestConflict' || status === 409) && attempt < this.#retry.attempts) {
+          await sleep(backoffDelay(this.#retry, attempt));
+          continue;
+        }
+        throw s3Error(error, bucket, object, 'create');
+      }
+    }
+  }
+
+  /** True if the object under `key` is the one the create with `id` stored. */
+  async #createdBy(key: string, id: string): Promise<boolean> {
+    const { bucket, root } = this.config;
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: root + key }));
+      return head.Metadata?.[CREATE_ID_METADATA] === id;
+    } catch (error) {
+      const mapped = s3Error(error, bucket, objectName(this.location, key), 'create');
+      if (mapped.code === 'NOT_FOUND') return false; // deleted since: it existed when the create was refused
+      throw mapped;
     }
   }
 
@@ -134,6 +219,50 @@ export class S3Store implements ObjectStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: root + key }));
     } catch (error) {
       throw s3Error(error, bucket, objectName(this.location, key), 'delete');
+    }
+  }
+
+  /**
+   * DeleteObjects of up to 1,000 keys a request, a few requests at a time,
+   * in quiet mode (the response lists only the keys that failed). Needs
+   * s3:DeleteObject. Keys that failed for a transient reason are sent again
+   * on the schedule of the store's retries.
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    await deleteInBatches(keys, {
+      batchSize: DELETE_BATCH_SIZE,
+      concurrency: DELETE_CONCURRENCY,
+      deleteBatch: (batch) => this.#deleteBatch(batch),
+    });
+  }
+
+  async #deleteBatch(batch: string[]): Promise<KeyFailure[]> {
+    const { bucket, root } = this.config;
+    let pending = batch;
+    for (let attempt = 1; ; attempt++) {
+      let errors: DeleteError[];
+      try {
+        const output = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Quiet: true, Objects: pending.map((key) => ({ Key: root + key })) } }),
+        );
+        errors = output.Errors ?? [];
+      } catch (error) {
+        throw s3Error(error, bucket, objectName(this.location, pending[0]!), 'delete');
+      }
+      const failed = errors.map(({ Key, Code = 'UnknownError', Message = 'no message' }) => ({
+        key: Key === undefined ? pending[0]! : Key.slice(root.length),
+        code: Code,
+        message: Message,
+      }));
+      // Only a batch whose every failure is transient is sent again: any other failure ends the deleteMany().
+      if (failed.length === 0 || !failed.every(({ code }) => TRANSIENT_DELETE_ERRORS.has(code)) || attempt >= this.#retry.attempts) {
+        return failed.map(({ key, code, message }) => ({
+          key,
+          error: s3Error(Object.assign(new Error(`${code}: ${message}`), { name: code }), bucket, objectName(this.location, key), 'delete'),
+        }));
+      }
+      await sleep(backoffDelay(this.#retry, attempt));
+      pending = failed.map(({ key }) => key);
     }
   }
 }
