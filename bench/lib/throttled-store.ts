@@ -133,6 +133,10 @@ export class ThrottledStore implements ObjectStore {
     return this.inner.delete(key);
   }
 
+  removeUnfinished(prefix: string): Promise<number> {
+    return this.inner.removeUnfinished(prefix);
+  }
+
   deleteMany(keys: readonly string[]): Promise<void> {
     return this.inner.deleteMany(keys);
   }

@@ -101,11 +101,9 @@ export async function ensureRepository(store: ObjectStore, now: Date, signal?: A
   const marker: RepositoryMarker = { format: REPOSITORY_FORMAT, formatVersion: REPOSITORY_FORMAT_VERSION, createdAt: now.toISOString() };
   const bytes = Buffer.from(`${JSON.stringify(marker, null, 2)}\n`, 'utf8');
   try {
-    // TEMP until the store's exclusive create lands.
-    const st = store as ObjectStore & { create?: ObjectStore['write'] };
-    await (st.create ? st.create(REPOSITORY_MARKER, [bytes], { signal }) : store.write(REPOSITORY_MARKER, [bytes], { signal }));
+    await store.create(REPOSITORY_MARKER, [bytes], signal ? { signal } : {});
   } catch (error) {
-    if (!(error instanceof StorageError && (error.code as string) === 'ALREADY_EXISTS')) throw error;
+    if (!(error instanceof StorageError && error.code === 'ALREADY_EXISTS')) throw error;
   }
   await readRepositoryMarker(store);
 }

@@ -398,7 +398,7 @@ async function resumePlan(given: BackupOptions, location: string, open: Open, de
   const stale: string[] = [];
   for await (const o of store.list('', { signal: deps.signal })) if (!keep.has(o.key)) stale.push(o.key);
   for (const key of stale) await store.delete(key);
-  const abandoned = (await (store as ObjectStore & { abortUnfinishedUploads?: (prefix: string) => Promise<number> }).abortUnfinishedUploads?.('')) ?? 0;
+  const abandoned = await store.removeUnfinished('');
   const sealed = state.groups.reduce((n, g) => n + g.files.length, 0);
   deps.note?.(
     `resuming the backup at ${store.location}: keeping ${sealed} sealed data file(s), removed ${stale.length} unfinished object(s)` +

@@ -15,7 +15,7 @@ import { Transform, pipeline, type Readable, type TransformCallback } from 'node
 import { StorageError } from './errors.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from './types.js';
 
-export type StoreMethod = 'open' | 'write' | 'create' | 'read' | 'stat' | 'list' | 'delete' | 'deleteMany';
+export type StoreMethod = 'open' | 'write' | 'create' | 'read' | 'stat' | 'list' | 'delete' | 'deleteMany' | 'removeUnfinished';
 
 export interface Fault {
   /**
@@ -37,7 +37,7 @@ export interface Fault {
 
 export class FaultyStore implements ObjectStore {
   /** Calls made to each method, failed or not. */
-  readonly calls: Record<StoreMethod, number> = { open: 0, write: 0, create: 0, read: 0, stat: 0, list: 0, delete: 0, deleteMany: 0 };
+  readonly calls: Record<StoreMethod, number> = { open: 0, write: 0, create: 0, read: 0, stat: 0, list: 0, delete: 0, deleteMany: 0, removeUnfinished: 0 };
   readonly #faults = new Map<StoreMethod, Fault[]>();
   readonly #disabled = new Set<keyof StoreCapabilities>();
 
@@ -106,6 +106,11 @@ export class FaultyStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     this.#callFault('delete');
     return this.inner.delete(key);
+  }
+
+  async removeUnfinished(prefix: string): Promise<number> {
+    this.#callFault('removeUnfinished');
+    return this.inner.removeUnfinished(prefix);
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {

@@ -160,6 +160,10 @@ export class LazyStore implements ObjectStore {
     return (await this.backend()).delete(key);
   }
 
+  async removeUnfinished(prefix: string): Promise<number> {
+    return (await this.backend()).removeUnfinished(prefix);
+  }
+
   async deleteMany(keys: readonly string[]): Promise<void> {
     return (await this.backend()).deleteMany(keys);
   }

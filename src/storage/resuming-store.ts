@@ -70,6 +70,10 @@ export class ResumingStore implements ObjectStore {
     return this.inner.delete(key);
   }
 
+  removeUnfinished(prefix: string): Promise<number> {
+    return this.inner.removeUnfinished(prefix);
+  }
+
   deleteMany(keys: readonly string[]): Promise<void> {
     return this.inner.deleteMany(keys);
   }

@@ -208,4 +208,17 @@ export interface ObjectStore {
    * Rejects with UNSUPPORTED if `capabilities.batchDelete` is false.
    */
   deleteMany(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Removes what writes under `prefix` ('' for all) that never finished left behind, and
+   * resolves to how many such leftovers it removed: the unfinished multipart uploads
+   * (S3: ListMultipartUploads, then AbortMultipartUpload each; needs
+   * s3:ListBucketMultipartUploads and s3:AbortMultipartUpload), the temporary files of a
+   * local store. A write normally cleans up after itself; this is for a process that was
+   * killed in the middle of one (a backup being resumed). Where leftovers cannot be seen
+   * (a GCS resumable upload session is invisible until finalised and expires after a
+   * week; memory) it resolves to 0. Must not run while writes under the prefix are in
+   * progress: it would break them.
+   */
+  removeUnfinished(prefix: string): Promise<number>;
 }

@@ -39,6 +39,7 @@ function withWrite(inner: ObjectStore, write: ObjectStore['write']): ObjectStore
     list: (prefix, options) => inner.list(prefix, options),
     delete: (key) => inner.delete(key),
     deleteMany: (keys) => inner.deleteMany(keys),
+    removeUnfinished: (prefix) => inner.removeUnfinished(prefix),
   };
 }
 

@@ -31,6 +31,21 @@ objectStoreConformance('local', () => ({
 }));
 
 describe('local store', () => {
+  it('removes the temporary files a killed writer left under a prefix, and only those', async () => {
+    const store = createStore(join(root, randomUUID()));
+    await store.write('backup/kept.avro.gz', [Buffer.from('kept')]);
+    await mkdir(join(store.location, 'backup', 'deeper'), { recursive: true });
+    await mkdir(join(store.location, 'other'), { recursive: true });
+    await writeFile(join(store.location, 'backup', `${TEMP_FILE_MARKER}1`), 'x');
+    await writeFile(join(store.location, 'backup', 'deeper', `${TEMP_FILE_MARKER}2`), 'x');
+    await writeFile(join(store.location, 'other', `${TEMP_FILE_MARKER}3`), 'x');
+    expect(await store.removeUnfinished('backup/')).toBe(2);
+    expect(await temporaryFiles(store)).toEqual([join('other', `${TEMP_FILE_MARKER}3`)]);
+    expect(await store.removeUnfinished('')).toBe(1);
+    expect(await temporaryFiles(store)).toEqual([]);
+    expect(await collect(store.list(''))).toEqual([{ key: 'backup/kept.avro.gz', size: 4 }]);
+  });
+
   it('is opened from a path or a file:// URL, and creates its directory when opened for writing', async () => {
     const directory = join(root, randomUUID(), 'nested');
     await expect(openStore(directory, 'read')).rejects.toMatchObject({ code: 'NO_BUCKET' });

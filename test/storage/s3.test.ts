@@ -1,6 +1,8 @@
 import {
+  CreateMultipartUploadCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  UploadPartCommand,
   type DeleteObjectsCommandInput,
   type DeleteObjectsCommandOutput,
   type UploadPartCommandInput,
@@ -47,6 +49,22 @@ objectStoreConformance('S3 (MinIO)', () => ({
 }));
 
 describe('S3 store', () => {
+  it('removes the multipart uploads a killed writer left under a prefix, and only those', async () => {
+    const store = newStore() as S3Store | ObjectStore;
+    const root = new URL(store.location).pathname.slice(1);
+    const start = async (key: string) => {
+      const { UploadId } = await server.client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: root + key }));
+      await server.client.send(new UploadPartCommand({ Bucket: BUCKET, Key: root + key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+    };
+    await start('backup/a_00_00003.avro.gz');
+    await start('backup/b_01_00007.avro.gz');
+    await start('other/c');
+    expect(await store.removeUnfinished('backup/')).toBe(2);
+    expect((await multipartUploads(store)).map((u) => u.split(' ')[0])).toEqual([`${root}other/c`]);
+    expect(await store.removeUnfinished('')).toBe(1);
+    expect(await multipartUploads(store)).toEqual([]);
+  });
+
   const etag = async (store: ObjectStore, key: string) => {
     const Key = new URL(store.location).pathname.slice(1) + key;
     return (await server.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key }))).ETag;

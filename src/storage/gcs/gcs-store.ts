@@ -197,6 +197,14 @@ export class GcsStore implements ObjectStore {
     }
   }
 
+  /**
+   * An unfinished resumable upload is a session that holds no object and cannot be
+   * listed; GCS discards it after a week. Nothing to remove.
+   */
+  async removeUnfinished(_prefix: string): Promise<number> {
+    return 0;
+  }
+
   async deleteMany(keys: readonly string[]): Promise<void> {
     await deleteInBatches(keys, {
       batchSize: 1,

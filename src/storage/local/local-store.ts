@@ -161,6 +161,34 @@ export class LocalStore implements ObjectStore {
     });
   }
 
+  async removeUnfinished(prefix: string): Promise<number> {
+    checkPrefix(prefix);
+    return this.#removeTemp(prefix.slice(0, prefix.lastIndexOf('/') + 1), prefix);
+  }
+
+  /** Removes the temporary files under `directoryKey` ('' or ending in '/') whose key would start with `prefix`. */
+  async #removeTemp(directoryKey: string, prefix: string): Promise<number> {
+    const directory = join(this.location, directoryKey);
+    let entries: Dirent[];
+    try {
+      entries = await readdir(directory, { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return 0;
+      throw localError(error, `cannot list ${directory}`);
+    }
+    let removed = 0;
+    for (const entry of entries) {
+      const key = directoryKey + entry.name;
+      if (entry.isDirectory()) {
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) removed += await this.#removeTemp(`${key}/`, prefix);
+      } else if (entry.name.startsWith(TEMP_FILE_MARKER) && directoryKey.startsWith(prefix.slice(0, prefix.lastIndexOf('/') + 1))) {
+        await rm(join(directory, entry.name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   /** `directoryKey` is '' or ends in '/'. */
   async *#walk(directoryKey: string, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
     const directory = join(this.location, directoryKey);

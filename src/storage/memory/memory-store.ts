@@ -86,6 +86,11 @@ export class MemoryStore implements ObjectStore {
     this.#objects.delete(this.root + key);
   }
 
+  /** Memory writes leave nothing behind. */
+  async removeUnfinished(_prefix: string): Promise<number> {
+    return 0;
+  }
+
   async deleteMany(keys: readonly string[]): Promise<void> {
     await deleteInBatches(keys, {
       batchSize: 1,

@@ -16,10 +16,12 @@
  * deleteMany().
  */
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -228,6 +230,31 @@ export class S3Store implements ObjectStore {
    * s3:DeleteObject. Keys that failed for a transient reason are sent again
    * on the schedule of the store's retries.
    */
+  async removeUnfinished(prefix: string): Promise<number> {
+    checkPrefix(prefix);
+    const { bucket, root } = this.config;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      for (;;) {
+        // The whole bucket, filtered here: MinIO matches ListMultipartUploads' Prefix
+        // against whole keys only, where S3 takes any prefix.
+        const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+        for (const upload of page.Uploads ?? []) {
+          if (!upload.Key?.startsWith(root + prefix)) continue;
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key!, UploadId: upload.UploadId! }));
+          removed++;
+        }
+        if (!page.IsTruncated) return removed;
+        keyMarker = page.NextKeyMarker;
+        uploadIdMarker = page.NextUploadIdMarker;
+      }
+    } catch (error) {
+      throw s3Error(error, bucket, `s3://${bucket}/${root}${prefix}`, 'abort the unfinished multipart uploads under');
+    }
+  }
+
   async deleteMany(keys: readonly string[]): Promise<void> {
     await deleteInBatches(keys, {
       batchSize: DELETE_BATCH_SIZE,
