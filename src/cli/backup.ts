@@ -1,7 +1,7 @@
 /** `aerobak backup`: parses the options and calls runBackup. */
 import { ExitCode, UsageError } from '../errors.js';
 import { BACKUPS_DIRECTORY, DEFAULT_PARALLEL, checkCompressOptions, runBackup, type BackupOptions, type BackupSummary } from '../jobs/backup.js';
-import { COMPRESSIONS } from '../jobs/compression.js';
+import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../jobs/compression.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
 import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
@@ -60,8 +60,8 @@ const performanceOptions: readonly OptionSpec[] = [
     short: 'z',
     type: 'string',
     value: COMPRESSIONS.join('|'),
-    defaultText: 'gzip',
-    description: 'compression of data files: gzip (.avro.gz), zstd (.avro.zst, usually faster and smaller than gzip), none (.avro)',
+    defaultText: DEFAULT_COMPRESSION,
+    description: 'compression of data files: zstd (.avro.zst: smallest files, least CPU), gzip (.avro.gz: any gunzip reads it), none (.avro)',
   },
   {
     name: 'compress-level',
@@ -115,7 +115,7 @@ export function backupOptionsFrom(values: ParsedValues): BackupOptions {
     cluster: clusterOptions(values),
     namespace: required(values, 'namespace', 'backup'),
     parallel: integer(values, 'parallel', { min: 1, max: 256 }) ?? DEFAULT_PARALLEL,
-    compress: oneOf(values, 'compress', COMPRESSIONS) ?? 'gzip',
+    compress: oneOf(values, 'compress', COMPRESSIONS) ?? DEFAULT_COMPRESSION,
   };
   const sets = list(values, 'set');
   const bins = list(values, 'bins');

@@ -27,7 +27,7 @@ import type { DigestListEntry } from '../catalog/digest-list.js';
 import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
 import { openStore } from '../storage/index.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
-import { codecOf, compressionOfExtension, levelProblem, requireCompression } from './compression.js';
+import { DEFAULT_COMPRESSION, codecOf, compressionOfExtension, levelProblem, requireCompression } from './compression.js';
 import { DataFileSink, type Compression, type DataFileEntry } from './data-files.js';
 import { IncrementalError, checkIncrementalOptions, incrementalSince, namedParent, newestParent, truncatedSince, type Parent } from './incremental.js';
 import { writeLiveDigests } from './live-digests.js';
@@ -227,7 +227,7 @@ export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Pro
 
 /** Usage errors that need no I/O. */
 function checkOptions(opts: BackupOptions): void {
-  checkCompressOptions(opts.compress ?? 'gzip', opts.compressLevel);
+  checkCompressOptions(opts.compress ?? DEFAULT_COMPRESSION, opts.compressLevel);
   const wantsIncremental = opts.incremental === true || opts.incrementalFrom !== undefined;
   if (opts.incremental && opts.incrementalFrom !== undefined) throw new UsageError('--incremental picks the parent itself; --incremental-from names it: give one of them');
   if (wantsIncremental) checkIncrementalOptions(opts);
@@ -338,7 +338,7 @@ function savedOptions(opts: BackupOptions): SavedOptions {
     bins: opts.bins ?? [],
     parallel: opts.parallel ?? DEFAULT_PARALLEL,
     ...(opts.fileSizeBytes !== undefined ? { fileSizeBytes: opts.fileSizeBytes } : {}),
-    compress: opts.compress ?? 'gzip',
+    compress: opts.compress ?? DEFAULT_COMPRESSION,
     ...(opts.compressLevel !== undefined ? { compressLevel: opts.compressLevel } : {}),
     noIndexes: opts.noIndexes === true,
     noUdfs: opts.noUdfs === true,
@@ -572,7 +572,7 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
     cluster,
     namespace: opts.namespace,
     filters,
-    compression: opts.compress ?? 'gzip',
+    compression: opts.compress ?? DEFAULT_COMPRESSION,
     records: run.files.reduce((n, f) => n + f.records, 0),
     bytes: run.files.reduce((n, f) => n + f.size, 0),
     files: run.files,
@@ -629,7 +629,7 @@ async function scanGroups(cluster: Cluster, store: ObjectStore, opts: BackupOpti
         baseName: dataFileBaseName(opts.namespace, i, all.length),
         firstSeq: g.files.length,
         onSealed: (entry, last) => state.sealed(i, entry, last),
-        compress: opts.compress ?? 'gzip',
+        compress: opts.compress ?? DEFAULT_COMPRESSION,
         ...(opts.compressLevel !== undefined ? { compressLevel: opts.compressLevel } : {}),
         ...(opts.fileSizeBytes !== undefined ? { maxFileBytes: opts.fileSizeBytes } : {}),
         partitions: g.partitions,

@@ -28,6 +28,15 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 /** Every compression a data file may have, in the order help and errors list them. */
 export const COMPRESSIONS: readonly Compression[] = ['gzip', 'zstd', 'none'];
 
+/**
+ * What a backup uses unless told otherwise, chosen from `npm run bench:compression`
+ * (docs/performance.md, "Compression"): zstd level 3 stores the smallest files of the
+ * candidates, with about a third less CPU than gzip level 6 and a faster backup, and is
+ * what Aerospike's Go backup tools default to. Where zstd streams are missing (Node.js
+ * before 22.15, which aerobak refuses anyway) gzip is the fallback.
+ */
+export const DEFAULT_COMPRESSION: Compression = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function' ? 'zstd' : 'gzip';
+
 /** The compression levels a codec takes, and the one it uses when none is given. */
 export interface LevelRange {
   min: number;

@@ -23,13 +23,16 @@ describe('backup options', () => {
     });
   });
 
-  it('takes zstd with levels 1-22 and gzip with 0-9, the codec default when no level is given', () => {
+  it('takes zstd with levels 1-22 and gzip with 0-9, the codec default when no level is given; zstd by default', () => {
+    expect(backup('-n', 'test')).toMatchObject({ compress: 'zstd' });
+    expect(backup('-n', 'test')).not.toHaveProperty('compressLevel');
     expect(backup('-n', 'test', '-z', 'zstd')).toMatchObject({ compress: 'zstd' });
     expect(backup('-n', 'test', '-z', 'zstd')).not.toHaveProperty('compressLevel');
     expect(backup('-n', 'test', '--compress', 'zstd', '--compress-level', '1')).toMatchObject({ compress: 'zstd', compressLevel: 1 });
     expect(backup('-n', 'test', '--compress', 'zstd', '--compress-level', '22')).toMatchObject({ compress: 'zstd', compressLevel: 22 });
-    expect(backup('-n', 'test', '--compress-level', '0')).toMatchObject({ compress: 'gzip', compressLevel: 0 });
-    expect(backup('-n', 'test', '--compress-level', '9')).toMatchObject({ compress: 'gzip', compressLevel: 9 });
+    expect(backup('-n', 'test', '-z', 'gzip', '--compress-level', '0')).toMatchObject({ compress: 'gzip', compressLevel: 0 });
+    expect(backup('-n', 'test', '-z', 'gzip', '--compress-level', '9')).toMatchObject({ compress: 'gzip', compressLevel: 9 });
+    expect(backup('-n', 'test', '--compress-level', '19')).toMatchObject({ compress: 'zstd', compressLevel: 19 });
   });
 
   it.each([
@@ -37,7 +40,8 @@ describe('backup options', () => {
     [['-n', 'test', '-w', '0'], /--parallel 0 is out of range \(1-256\)/],
     [['-n', 'test', '-z', 'lz4'], /--compress "lz4" must be one of: gzip, zstd, none/],
     [['-n', 'test', '-z', 'none', '--compress-level', '9'], /--compress-level applies to --compress gzip or zstd, not none/],
-    [['-n', 'test', '--compress-level', '10'], /--compress-level 10 is not a gzip level \(0-9\)/],
+    [['-n', 'test', '-z', 'gzip', '--compress-level', '10'], /--compress-level 10 is not a gzip level \(0-9\)/],
+    [['-n', 'test', '--compress-level', '0'], /--compress-level 0 is not a zstd level \(1-22\)/],
     [['-n', 'test', '-z', 'zstd', '--compress-level', '0'], /--compress-level 0 is not a zstd level \(1-22\)/],
     [['-n', 'test', '-z', 'zstd', '--compress-level', '23'], /--compress-level 23 is out of range \(0-22\)/],
     [['-n', 'test', '-z', 'zstd', '--compress-level', 'max'], /--compress-level "max" is not a whole number/],

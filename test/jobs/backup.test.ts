@@ -125,7 +125,7 @@ describe('a backup that does not finish', () => {
     const store = await openStore(to, 'read');
     const stored = await keys(store);
     expect(stored).not.toContain('manifest.json');
-    expect(stored.filter((k) => k.endsWith('.avro.gz')).length).toBeGreaterThan(0);
+    expect(stored.filter((k) => k.endsWith('.avro.zst')).length).toBeGreaterThan(0);
     await expect(readManifest(store, '')).rejects.toBeInstanceOf(IncompleteBackupError);
     expect(await listBackups(bucket)).toMatchObject([{ prefix: 'interrupted', status: 'incomplete', namespace: 'test' }]);
 
