@@ -3,7 +3,7 @@
  * deletion tracking, each restored as the state of the source when it ran, by location
  * or by time (--at); a chain with a changed or missing link stops before writing.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Aerospike from 'aerospike';
@@ -135,7 +135,7 @@ describe('a chain: full, then incrementals that track deletions', () => {
     expect(listed[2]).toMatchObject({ parent: inc1.slice(repo.length + 1) });
   });
 
-  it('stops before writing when a link was changed or is missing, naming it', async () => {
+  it('stops before writing when a link was changed, lost its manifest or is gone, naming it', async () => {
     await truncateSets(client, 'bar', sets);
     const manifestPath = join(full, 'manifest.json');
     const original = await readFile(manifestPath, 'utf8');
@@ -152,6 +152,15 @@ describe('a chain: full, then incrementals that track deletions', () => {
       await expect(restore({ from: inc2 })).rejects.toMatchObject({ code: 'CHAIN_LINK_INCOMPLETE', message: expect.stringContaining(inc1) });
     } finally {
       await writeFile(inc1Manifest, saved);
+    }
+    const moved = `${full}-moved`;
+    await rename(full, moved);
+    try {
+      await expect(restore({ from: inc2 })).rejects.toMatchObject({ code: 'CHAIN_LINK_MISSING', message: expect.stringContaining(full) });
+      const report = await verifyBackup({ store: await openStore(inc2, 'read'), prefix: '', location: inc2 });
+      expect(report.problems).toMatchObject([{ code: 'CHAIN_LINK_MISSING', link: full }]);
+    } finally {
+      await rename(moved, full);
     }
     expect((await state('bar', set)).size).toBe(0);
   });

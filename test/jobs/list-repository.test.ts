@@ -1,7 +1,7 @@
 /**
  * `aerobak list` of a repository of 1,000 backups: one listing plus one small read per
  * backup (its manifest), never a data file; chains are shown whole. (Its speed is a
- * bench figure: `npm run bench` case list-1000.)
+ * bench figure: `npm run bench:list`.)
  */
 import { describe, expect, it } from 'vitest';
 import { RECORD_SCHEMA_VERSION } from '../../src/avro/schemas.js';
@@ -66,7 +66,7 @@ describe('listing a repository of 1,000 backups', () => {
       parent = { path: prefix, sha256: (await readManifestAndHash(store, prefix)).sha256 };
     }
     const counted = counting(store);
-    // How long it takes is measured by the bench (`list-1000`), not asserted here.
+    // How long it takes is measured by `npm run bench:list`, not asserted here.
     const listed = await listBackups(location, { openStore: async () => counted.store });
     expect(listed).toHaveLength(1000);
     expect(counted.lists).toBe(1);
