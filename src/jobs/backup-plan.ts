@@ -12,7 +12,7 @@ import { clusterClock, countObjects, listIndexes, readUdfs, truncateThresholds, 
 import { AerobakError, NamespaceNotFoundError, UsageError } from '../errors.js';
 import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
 import type { ObjectStore, OpenIntent } from '../storage/types.js';
-import type { BackupDeps, BackupOptions } from './backup.js';
+import type { BackupDeps, BackupOptions } from './backup-options.js';
 import { DEFAULT_COMPRESSION, requireCompression } from './compression.js';
 import { IncrementalError, incrementalSince, namedParent, newestParent, truncatedSince, type Parent } from './incremental.js';
 import {

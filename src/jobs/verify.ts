@@ -96,7 +96,7 @@ export interface VerifyOptions {
 }
 
 export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
-  const { store, prefix, signal } = opts;
+  const { store, prefix } = opts;
   const report: VerifyReport = { ok: false, location: backupLocation(store, prefix), filesChecked: 0, records: 0, bytes: 0, links: 0, problems: [] };
   let manifest: Manifest;
   try {
