@@ -56,7 +56,7 @@ const restoreOptions: readonly OptionSpec[] = [
     description: 'point in time: --from is a repository; restore the newest complete backup (or chain point) of the namespace that finished at or before TIME',
   },
   { name: 'resume', type: 'boolean', description: 'after an interrupted run of the same restore: skip the data files it finished (kept in a journal, see --journal)' },
-  { name: 'journal', type: 'string', value: 'PATH', defaultText: './.aerobak-restore-<id>.json', description: 'where the restore records the data files it finished (removed when it completes)' },
+  { name: 'journal', type: 'string', value: 'PATH', defaultText: '~/.cache/aerobak/restore-<id>.json', description: 'where the restore records the data files it finished (removed when it completes)' },
 ];
 
 const performanceOptions: readonly OptionSpec[] = [

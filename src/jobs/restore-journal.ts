@@ -3,18 +3,21 @@
  * after a crash skips them instead of writing their records again.
  *
  * A local JSON file (the backup may be in a bucket the restore can only read), by
- * default `./.aerobak-restore-<id>.json` where <id> is a hash of the backup's location,
- * the chain's newest manifest and the namespace map: the same command finds the same
- * journal. It is rewritten (write to a temporary file, then rename) after every finished
- * file and removed when the restore completes.
+ * default `$XDG_CACHE_HOME/aerobak/restore-<id>.json` (`~/.cache/aerobak/...`) where <id>
+ * is a hash of the backup's location, the chain's newest manifest and the namespace map:
+ * the same command finds the same journal. It is rewritten (write to a temporary file,
+ * then rename) after every finished file and removed when the restore completes. A
+ * journal that cannot be written does not stop the restore: it is reported once and the
+ * restore goes on without it (a later --resume then restores everything again).
  *
  * Re-running a restore without --resume is safe too: with the default mode
  * (generation-greater) every record already written is skipped as "fresher", so the
  * database ends the same; --resume only saves the reading and writing.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export const RESTORE_JOURNAL_FORMAT = 'aerobak-restore-journal';
 
@@ -31,13 +34,18 @@ export function journalId(parts: readonly string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }
 
-export function defaultJournalPath(id: string, cwd = process.cwd()): string {
-  return resolve(cwd, `.aerobak-restore-${id}.json`);
+export function defaultJournalPath(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.XDG_CACHE_HOME?.trim() || join(homedir(), '.cache');
+  return join(cache, 'aerobak', `restore-${id}.json`);
 }
 
 export class RestoreJournal {
   readonly #done = new Set<string>();
   #chain: Promise<void> = Promise.resolve();
+  /** Set once a write failed: the journal is given up on. */
+  #broken = false;
+  /** Told once, when the journal cannot be written. */
+  onError: (error: Error) => void = () => undefined;
 
   private constructor(
     readonly path: string,
@@ -66,22 +74,29 @@ export class RestoreJournal {
     return this.#done.has(step);
   }
 
-  /** Marks a step done and persists the journal (writes are queued, in order). */
+  /** Marks a step done and persists the journal (writes are queued, in order; never rejects). */
   finished(step: string): Promise<void> {
     this.#done.add(step);
+    if (this.#broken) return Promise.resolve();
     const body: JournalFile = { format: RESTORE_JOURNAL_FORMAT, formatVersion: 1, id: this.id, done: [...this.#done] };
-    const next = this.#chain.then(async () => {
-      const temp = `${this.path}.tmp`;
-      await writeFile(temp, `${JSON.stringify(body)}\n`);
-      await rename(temp, this.path);
+    this.#chain = this.#chain.then(async () => {
+      if (this.#broken) return;
+      try {
+        const temp = `${this.path}.tmp`;
+        await mkdir(dirname(this.path), { recursive: true });
+        await writeFile(temp, `${JSON.stringify(body)}\n`);
+        await rename(temp, this.path);
+      } catch (error) {
+        this.#broken = true;
+        this.onError(error as Error);
+      }
     });
-    this.#chain = next.catch(() => undefined);
-    return next;
+    return this.#chain;
   }
 
   /** The restore completed: the journal is of no further use. */
   async remove(): Promise<void> {
     await this.#chain;
-    await rm(this.path, { force: true });
+    await rm(this.path, { force: true }).catch(() => undefined);
   }
 }

@@ -96,7 +96,7 @@ export interface RestoreOptions {
   at?: Date;
   /** Skip the data files an earlier, interrupted run of the same restore finished (its journal says which). */
   resume?: boolean;
-  /** Where the journal of finished files is kept; default ./.aerobak-restore-<id>.json. */
+  /** Where the journal of finished files is kept; default $XDG_CACHE_HOME/aerobak/restore-<id>.json. */
   journalPath?: string;
 }
 
@@ -318,6 +318,8 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   };
   const id = journalId([store.location, chain?.at(-1)?.manifestSha256 ?? 'unverified', JSON.stringify([...map])]);
   const journal = await RestoreJournal.open(opts.journalPath ?? defaultJournalPath(id), id, opts.resume === true);
+  journal.onError = (error) => note(`cannot keep the restore journal ${journal.path} (${error.message}): restore --resume will not be able to skip what this run finishes`);
+  if (journal.earlier > 0) note(`resuming: ${journal.earlier} data file(s) finished by an earlier run are skipped (journal ${journal.path})`);
 
   const cluster = await Cluster.connect(opts.cluster);
   try {

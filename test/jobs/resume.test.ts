@@ -212,6 +212,18 @@ describe('a restore killed half-way and run again', () => {
     await expectBarIsSource();
   });
 
+  it('goes on when its journal cannot be written, saying so once', async () => {
+    await truncateSets(client, 'bar', [set]);
+    const notes: string[] = [];
+    const summary = await runRestore(
+      { cluster: { hosts: cluster.hosts }, from: backupDir, namespaceMap: new Map([['test', 'bar']]), noUdfs: true, noIndexes: true, journalPath: '/dev/null/journal.json' },
+      { note: (n) => notes.push(n) },
+    );
+    expect(summary.written).toBe(COUNT);
+    expect(notes.filter((n) => n.includes('cannot keep the restore journal /dev/null/journal.json'))).toHaveLength(1);
+    await expectBarIsSource();
+  });
+
   it('without --resume writes everything again and ends with the same database', async () => {
     await truncateSets(client, 'bar', [set]);
     const journal = join(tmp, 'journal-again.json');
