@@ -25,7 +25,7 @@ import {
   type BackupState,
   type SavedOptions,
 } from './backup-state.js';
-import { MANIFEST_FILE, writeMetadata, type Manifest } from './manifest.js';
+import { MANIFEST_FILE, writeMetadata } from './manifest.js';
 import { ALL_PARTITIONS, partitionIds, planGroups, type PartitionRange } from './plan.js';
 
 export const DEFAULT_PARALLEL = 4;
@@ -56,7 +56,8 @@ export interface Plan {
   /** The options in force (a resumed run's come from its state). */
   opts: BackupOptions;
   state: BackupState;
-  parent: Parent | undefined;
+  /** For an incremental: where its parent is (for messages; the manifest's reference is in the state). */
+  parentLocation: string | undefined;
   since: Date | undefined;
   /** Index definitions and UDF modules saved (for the summary). */
   indexes: number;
@@ -117,7 +118,7 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
     groups: planGroups(ids, opts.parallel ?? DEFAULT_PARALLEL).map((partitions) => ({ partitions, files: [], last: {}, complete: false })),
   };
   if (opts.partitions) state.options.partitions = opts.partitions.map((r) => ({ first: r.first, last: r.last }));
-  return { store, opts, state, parent, since, indexes: indexes.length, udfs: udfs.length, objects, ranges };
+  return { store, opts, state, parentLocation: parent?.location, since, indexes: indexes.length, udfs: udfs.length, objects, ranges };
 }
 
 /** The parent of an incremental, checked against truncates since it; undefined for a full. */
@@ -218,13 +219,12 @@ export async function resumePlan(given: BackupOptions, location: string, open: O
     `resuming the backup at ${store.location}: keeping ${sealed} sealed data file(s), removed ${stale.length} unfinished object(s)` +
       `${abandoned > 0 ? ` and aborted ${abandoned} unfinished upload(s)` : ''}`,
   );
-  const parent: Parent | undefined = state.parent ? { location: state.parent.location, ref: state.parent.ref, manifest: undefined as unknown as Manifest } : undefined;
   const objects = state.groups.reduce((n, g) => n + g.files.reduce((m, f) => m + f.records, 0), 0);
   return {
     store,
     opts,
     state,
-    parent,
+    parentLocation: state.parent?.location,
     since: state.parent ? new Date(state.parent.since) : undefined,
     indexes: state.metadata?.indexes ?? 0,
     udfs: state.metadata?.udfs ?? 0,

@@ -156,8 +156,8 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
   await store.delete(BACKUP_STATE_FILE);
   return {
     location: store.location,
-    kind: plan.parent ? 'incremental' : 'full',
-    ...(plan.parent ? { parent: plan.parent.location } : {}),
+    kind: plan.parentLocation !== undefined ? 'incremental' : 'full',
+    ...(plan.parentLocation !== undefined ? { parent: plan.parentLocation } : {}),
     ...(liveDigests ? { liveDigests: liveDigests.reduce((n, l) => n + l.digests, 0) } : {}),
     namespace: opts.namespace,
     sets: opts.sets ?? [],
