@@ -173,6 +173,35 @@ describe('a whole cycle through the commands', () => {
     expectSameRecords(await scanSets(wire, 'test', [set]), await scanSets(wire, 'bar', [set]));
   });
 
+  it('runs a chain by its flags: --repo, --incremental --track-deletes, list, verify, restore --at', async () => {
+    const repo = join(tmp, 'repo');
+    const hosts = ['-h', cluster.hosts];
+    const full = await inProcess(['backup', ...hosts, '-n', 'test', '-s', set, '--repo', repo, '--track-deletes', '--json']);
+    expect(full.code, full.stderr).toBe(0);
+    expect(JSON.parse(full.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'summary', kind: 'full', records: 200, liveDigests: 200 });
+    const inc = await inProcess(['backup', ...hosts, '-n', 'test', '-s', set, '--repo', repo, '--incremental', '--track-deletes']);
+    expect(inc.code, inc.stderr).toBe(0);
+    expect(inc.stdout).toMatch(/incremental of: .*repo\/test-/);
+    expect(inc.stdout).toContain('live records tracked: 200');
+
+    const list = await inProcess(['list', repo]);
+    expect(list.stdout).toMatch(/\btest\s+full\+del\s+200\b/);
+    expect(list.stdout).toMatch(/\bincremental\+del\b.*\bcomplete\b\s+test-\S+ <- test-/);
+    const location = /location: (\S+)/.exec(inc.stdout)![1]!;
+    const verify = await inProcess(['verify', location]);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toMatch(/\(a chain of 2 backups\)/);
+
+    await truncateSets(client, 'bar', [set]);
+    const restore = await inProcess(['restore', ...hosts, '--from', repo, '--at', new Date().toISOString(), '-n', 'test:bar']);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.stdout).toMatch(/chain of 2 backups, oldest first/);
+    expectSameRecords(await scanSets(wire, 'test', [set]), await scanSets(wire, 'bar', [set]));
+    const none = await inProcess(['restore', ...hosts, '--from', repo, '--at', '2001-01-01T00:00:00Z', '-n', 'test:bar']);
+    expect(none.code).toBe(ExitCode.FAILED);
+    expect(none.stderr).toMatch(/has no complete backup of namespace test that finished at or before 2001-01-01T00:00:00.000Z/);
+  });
+
   it('fails verify with exit code 1 on a location without a backup', async () => {
     const r = await inProcess(['verify', `mem://${uniqueSetName('cli')}/empty`]);
     expect(r.code).toBe(ExitCode.FAILED);
