@@ -67,8 +67,13 @@ import { Info2, Info3 } from './wire/message.js';
 import { ProtoType, ProtocolError } from './wire/proto.js';
 import { ResultCode, isTransientResultCode } from './wire/result-codes.js';
 
-export type WritePolicy = 'generation-greater' | 'create-only' | 'replace' | 'ignore-generation';
-export type WriteOutcome = 'written' | 'fresher' | 'exists' | 'expired' | 'failed';
+/**
+ * How rows are written. `delete` removes the records instead (by digest: bins, key, TTL
+ * and generation of what it is given are ignored): `written` then means deleted, and a
+ * record that was not there is `absent`.
+ */
+export type WritePolicy = 'generation-greater' | 'create-only' | 'replace' | 'ignore-generation' | 'delete';
+export type WriteOutcome = 'written' | 'fresher' | 'exists' | 'expired' | 'absent' | 'failed';
 
 export interface WriteResult {
   /** The record written; for a row of WireRows, built from the row's bytes when read (without lastUpdateTime). */
@@ -147,6 +152,7 @@ const POLICY_ATTRS: Record<WritePolicy, { info2: number; info3: number; sendGene
   'create-only': { info2: Info2.WRITE | Info2.CREATE_ONLY | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
   replace: { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: Info3.CREATE_OR_REPLACE, sendGeneration: false },
   'ignore-generation': { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
+  delete: { info2: Info2.WRITE | Info2.DELETE, info3: 0, sendGeneration: false },
 };
 
 export class BatchWriter extends Writable {
@@ -155,6 +161,7 @@ export class BatchWriter extends Writable {
     fresher: 0,
     exists: 0,
     expired: 0,
+    absent: 0,
     failed: 0,
     failedByCode: {},
   };
@@ -241,6 +248,7 @@ export class BatchWriter extends Writable {
 
   /** Why WireRows cannot be written as this writer is configured, if so. */
   private refuse(rows: WireRows): Error | undefined {
+    if (this.policy === 'delete') return new TypeError('a deleting batch writer takes records (digests) only');
     if (this.opts.namespace !== undefined && this.opts.namespace !== rows.namespace) {
       return new TypeError(`rows of namespace ${rows.namespace} written to a batch writer for namespace ${this.opts.namespace}`);
     }
@@ -252,11 +260,11 @@ export class BatchWriter extends Writable {
   private accept(record: RawRecord, nowCl: number): NodeQueue | undefined {
     const p: Pending = { record, rows: undefined, row: 0, namespace: this.opts.namespace ?? record.namespace, partition: 0, attempts: 0 };
     this.outstanding++;
-    if (record.bins.length === 0) {
+    if (this.policy !== 'delete' && record.bins.length === 0) {
       this.report(p, 'failed', ResultCode.PARAMETER);
       return undefined;
     }
-    if (restoreTtl(record.voidTime, nowCl, this.opts.extraTtlSeconds) === undefined) {
+    if (this.policy !== 'delete' && restoreTtl(record.voidTime, nowCl, this.opts.extraTtlSeconds) === undefined) {
       this.report(p, 'expired', ResultCode.OK);
       return undefined;
     }
@@ -379,9 +387,10 @@ export class BatchWriter extends Writable {
     const sent: Pending[] = [];
     const scratch = this.scratch;
     scratch.clear();
+    const deleting = this.policy === 'delete';
     for (const p of batch) {
       const r = p.record;
-      const ttl = restoreTtl(r ? r.voidTime : p.rows!.voidTimes[p.row]!, nowCl, this.opts.extraTtlSeconds);
+      const ttl = deleting ? 0 : restoreTtl(r ? r.voidTime : p.rows!.voidTimes[p.row]!, nowCl, this.opts.extraTtlSeconds);
       if (ttl === undefined) {
         this.report(p, 'expired', ResultCode.OK);
         continue;
@@ -390,7 +399,8 @@ export class BatchWriter extends Writable {
       let row: number;
       let generation: number;
       if (r) {
-        appendRecordRow(scratch, r.digest, p.namespace, r.set, this.opts.sendKey === false ? undefined : r.userKey, r.bins, this.names);
+        if (deleting) appendRecordRow(scratch, r.digest, p.namespace, r.set, undefined, [], this.names);
+        else appendRecordRow(scratch, r.digest, p.namespace, r.set, this.opts.sendKey === false ? undefined : r.userKey, r.bins, this.names);
         source = scratch;
         row = scratch.count - 1;
         generation = r.generation;
@@ -444,6 +454,7 @@ export class BatchWriter extends Writable {
   /** Turns a row's result code into its outcome, or a retry. */
   private settle(p: Pending, code: number): void {
     if (code === ResultCode.OK) this.report(p, 'written', code);
+    else if (code === ResultCode.KEY_NOT_FOUND && this.policy === 'delete') this.report(p, 'absent', code);
     else if (code === ResultCode.GENERATION && this.policy === 'generation-greater') this.report(p, 'fresher', code);
     else if (code === ResultCode.KEY_EXISTS && this.policy === 'create-only') this.report(p, 'exists', code);
     else if (isTransientResultCode(code)) this.retryLater([p], code);

@@ -46,11 +46,11 @@ export interface RowFilter {
   bins?: ReadonlySet<string>;
   /**
    * Asked about every record of a kept set, before its bins are filtered, with its digest
-   * (20 bytes of `src` at `at`); a record it refuses is read but neither appended nor
+   * (20 bytes of `src` at `at`) and set name (UTF-8 at `setAt`); a record it refuses is read but neither appended nor
    * counted in out.skipped (the predicate counts what it refuses). Chain restores use it
    * to keep only the newest version of a record, and only records still live.
    */
-  digests?: { keep(src: Buffer, at: number): boolean };
+  digests?: { keep(src: Buffer, at: number, setAt: number, setLength: number): boolean };
 }
 
 const DIGEST_BYTES = 20;
@@ -463,7 +463,7 @@ export function readRecordRow(rd: AvroReader, out: WireRows, ns: Buffer, filter:
     out.skipped++;
     return;
   }
-  if (filter.digests && !filter.digests.keep(src, digestAt)) return;
+  if (filter.digests && !filter.digests.keep(src, digestAt, setAt, setLen)) return;
   if (ops === 0) {
     out.skipped++;
     return;

@@ -55,6 +55,11 @@ const restoreOptions: readonly OptionSpec[] = [
     value: 'TIME',
     description: 'point in time: --from is a repository; restore the newest complete backup (or chain point) of the namespace that finished at or before TIME',
   },
+  {
+    name: 'apply-deletes',
+    type: 'boolean',
+    description: 'restoring a chain whose newest backup tracked deletes: also delete from the target the records deleted since (default: only write, leave them)',
+  },
   { name: 'resume', type: 'boolean', description: 'after an interrupted run of the same restore: skip the data files it finished (kept in a journal, see --journal)' },
   { name: 'journal', type: 'string', value: 'PATH', defaultText: '~/.cache/aerobak/restore-<id>.json', description: 'where the restore records the data files it finished (removed when it completes)' },
 ];
@@ -120,6 +125,7 @@ export function restoreOptionsFrom(values: ParsedValues): RestoreOptions {
   if (bool(values, 'no-udfs')) opts.noUdfs = true;
   if (bool(values, 'force')) opts.force = true;
   if (bool(values, 'resume')) opts.resume = true;
+  if (bool(values, 'apply-deletes')) opts.applyDeletes = true;
   const journal = str(values, 'journal');
   if (journal !== undefined) opts.journalPath = journal;
   const at = date(values, 'at');
@@ -159,6 +165,7 @@ export function printRestoreSummary(io: Io, s: RestoreSummary, complete: boolean
     lines.push(`  superseded (newer link) ${formatCount(s.superseded)}`, `  deleted since           ${formatCount(s.deleted)}`, `  chain of ${s.links.length} backups, oldest first:`);
     for (const l of s.links) lines.push(`    ${l.location}: ${formatCount(l.restored)} restored, ${formatCount(l.superseded)} superseded, ${formatCount(l.deleted)} deleted`);
   }
+  if (s.deletedInTarget + s.absentInTarget > 0) lines.push(`  deleted in target       ${formatCount(s.deletedInTarget)} (${formatCount(s.absentInTarget)} more were not there)`);
   if (s.resumedFiles > 0) lines.push(`  resumed: skipped ${formatCount(s.resumedFiles)} data file(s) (${formatCount(s.resumedRecords)} records) an earlier run had finished`);
   if (s.unverified) lines.push('  (backup had no manifest: data files were not verified)');
   io.stdout.write(lines.join('\n') + '\n');

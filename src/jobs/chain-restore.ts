@@ -58,6 +58,8 @@ export interface ChainPass {
 export class ChainFilter {
   superseded = 0;
   deleted = 0;
+  /** With `collectDeleted`: the records left out as deleted (set and digest), for the restore to delete in the target. */
+  readonly deletedRecords: Array<{ set: string; digest: Buffer }> = [];
 
   constructor(
     /** 1 for each partition of the chunk. */
@@ -66,9 +68,10 @@ export class ChainFilter {
     private readonly live: DigestSet | undefined,
     /** False for the oldest link: nothing older is left to skip. */
     private readonly remember: boolean,
+    private readonly collectDeleted = false,
   ) {}
 
-  keep(src: Buffer, at: number): boolean {
+  keep(src: Buffer, at: number, setAt: number, setLength: number): boolean {
     if (this.chunk[(src[at]! | (src[at + 1]! << 8)) & 0xfff] === 0) return false;
     if (this.seen.has(src, at)) {
       this.superseded++;
@@ -76,6 +79,9 @@ export class ChainFilter {
     }
     if (this.live && !this.live.has(src, at)) {
       this.deleted++;
+      // Seen, so that an older version of the same record is not counted (or deleted) again.
+      if (this.remember) this.seen.add(src, at);
+      if (this.collectDeleted) this.deletedRecords.push({ set: src.toString('utf8', setAt, setAt + setLength), digest: Buffer.from(src.subarray(at, at + 20)) });
       return false;
     }
     if (this.remember) this.seen.add(src, at);
@@ -137,7 +143,10 @@ function intersects(set: PartitionSet, chunk: Uint8Array): boolean {
  * chunk are read (and checked: size, order, count, SHA-256) before its first pass is
  * handed out, so nothing is written from a list that fails its checks.
  */
-export async function* chainPasses(links: readonly ChainLink[], opts: { budget?: number; signal?: AbortSignal } = {}): AsyncGenerator<ChainPass> {
+export async function* chainPasses(
+  links: readonly ChainLink[],
+  opts: { budget?: number; signal?: AbortSignal; collectDeleted?: boolean } = {},
+): AsyncGenerator<ChainPass> {
   const newest = links[links.length - 1]!;
   const liveLists = links.length > 1 ? (newest.manifest.liveDigests ?? []) : [];
   if (links.length === 1) {
@@ -167,7 +176,7 @@ export async function* chainPasses(links: readonly ChainLink[], opts: { budget?:
       const link = links[i]!;
       const files = link.manifest.files.filter((f) => intersects(f.partitions, chunk));
       if (files.length === 0) continue;
-      yield { link, linkIndex: i, chunk: c, files, filter: new ChainFilter(chunk, seen, live, i > 0) };
+      yield { link, linkIndex: i, chunk: c, files, filter: new ChainFilter(chunk, seen, live, i > 0, opts.collectDeleted === true && live !== undefined) };
     }
   }
 }

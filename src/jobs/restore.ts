@@ -23,7 +23,7 @@
  * sent), failed. A failure aborts the restore, unless its result code is listed in
  * `ignoreCodes`: such records are skipped and counted.
  */
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { WireRows } from '../aerospike/batch-request.js';
@@ -98,6 +98,12 @@ export interface RestoreOptions {
   resume?: boolean;
   /** Where the journal of finished files is kept; default $XDG_CACHE_HOME/aerobak/restore-<id>.json. */
   journalPath?: string;
+  /**
+   * For a chain whose newest link tracked deletes: also delete from the target the records
+   * the chain shows were deleted (in an older link, not live in the newest). Without it a
+   * restore only writes, and such records, if the target holds them, stay.
+   */
+  applyDeletes?: boolean;
 }
 
 export interface RestoreDeps {
@@ -140,6 +146,9 @@ export interface RestoreSummary {
   /** With resume: data files an earlier run had finished, not written again (and their records). */
   resumedFiles: number;
   resumedRecords: number;
+  /** With applyDeletes: records deleted from the target, and those it did not hold. */
+  deletedInTarget: number;
+  absentInTarget: number;
   durationMs: number;
 }
 
@@ -314,8 +323,13 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     deleted: 0,
     resumedFiles: 0,
     resumedRecords: 0,
+    deletedInTarget: 0,
+    absentInTarget: 0,
     durationMs: 0,
   };
+  if (opts.applyDeletes && chain?.at(-1)?.manifest.liveDigests === undefined) {
+    throw new UsageError(`--apply-deletes needs a chain whose newest backup tracked deletes (backup --track-deletes); ${chain?.at(-1)?.location ?? store.location} did not`);
+  }
   const id = journalId([store.location, chain?.at(-1)?.manifestSha256 ?? 'unverified', JSON.stringify([...map])]);
   const journal = await RestoreJournal.open(opts.journalPath ?? defaultJournalPath(id), id, opts.resume === true);
   journal.onError = (error) => note(`cannot keep the restore journal ${journal.path} (${error.message}): restore --resume will not be able to skip what this run finishes`);
@@ -362,7 +376,8 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       }
     };
     if (!opts.indexesLast) await buildIndexes();
-    await restoreRecords(cluster, passesOf(chain, store, source, summary, deps.signal), source, target, opts, summary, journal, deps);
+    const passes = passesOf(chain, store, source, summary, { ...(deps.signal ? { signal: deps.signal } : {}), collectDeleted: opts.applyDeletes === true });
+    await restoreRecords(cluster, passes, source, target, opts, summary, journal, deps);
     if (opts.indexesLast) await buildIndexes();
   } catch (err) {
     const reason = deps.signal?.aborted ? abortReason(deps.signal) : err;
@@ -380,12 +395,18 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
 }
 
 /** The passes of a restore: the whole backup at once, or a chain's steps (chain-restore.ts). */
-async function* passesOf(chain: ChainLink[] | undefined, store: ObjectStore, source: Source, summary: RestoreSummary, signal: AbortSignal | undefined): AsyncGenerator<Pass> {
+async function* passesOf(
+  chain: ChainLink[] | undefined,
+  store: ObjectStore,
+  source: Source,
+  summary: RestoreSummary,
+  opts: { signal?: AbortSignal; collectDeleted: boolean },
+): AsyncGenerator<Pass> {
   if (!chain) {
     yield { store, prefix: '', files: source.files, compress: source.compress, step: store.location };
     return;
   }
-  for await (const step of chainPasses(chain, signal ? { signal } : {})) {
+  for await (const step of chainPasses(chain, opts)) {
     const { link } = step;
     yield {
       store: link.store,
@@ -504,6 +525,7 @@ async function restoreRecords(
       );
       if (signal.aborted) throw abortReason(signal);
       for (const r of results) if (r.status === 'rejected') throw r.reason;
+      if (next.filter && next.filter.deletedRecords.length > 0) await deleteInTarget(cluster, target, next.filter.deletedRecords, summary, signal);
       if (next.filter) {
         summary.superseded += next.filter.superseded;
         summary.deleted += next.filter.deleted;
@@ -518,6 +540,23 @@ async function restoreRecords(
     progress.stop();
     deps.signal?.removeEventListener('abort', stopOnOuterAbort);
   }
+}
+
+/** Deletes records from the target namespace by digest (restore --apply-deletes), counting what was there. */
+async function deleteInTarget(cluster: Cluster, target: string, records: ReadonlyArray<{ set: string; digest: Buffer }>, summary: RestoreSummary, signal: AbortSignal): Promise<void> {
+  let failure: WriteResult | undefined;
+  const writer = new BatchWriter(cluster, {
+    policy: 'delete',
+    namespace: target,
+    onResult: (r) => {
+      if (r.outcome === 'written') summary.deletedInTarget++;
+      else if (r.outcome === 'absent') summary.absentInTarget++;
+      else failure ??= r;
+    },
+  });
+  const rows = records.map((r): RawRecord => ({ namespace: target, set: r.set, digest: r.digest, generation: 0, voidTime: 0, bins: [] }));
+  await pipeline(Readable.from(rows), writer, { signal });
+  if (failure) throw new RecordWriteError(failure.record, failure.resultCode);
 }
 
 /** Drops what it is given: the end of a pipeline that is read only for its side effects. */

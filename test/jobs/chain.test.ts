@@ -123,6 +123,23 @@ describe('a chain: full, then incrementals that track deletions', () => {
     expectSameRecords(atInc1, await state('bar', set));
   });
 
+  it('deletes in the target what was deleted in the source only with applyDeletes', async () => {
+    // bar holds the state at the first incremental; the second deleted some of it.
+    await truncateSets(client, 'bar', sets);
+    await restore({ from: repo, at: between });
+    const kept = await restore({ from: inc2, mode: 'replace' });
+    expect(kept.deletedInTarget).toBe(0);
+    expect((await state('bar', set)).size).toBeGreaterThan(atInc2.size);
+    const applied = await restore({ from: inc2, mode: 'replace', applyDeletes: true });
+    expect(applied.deletedInTarget).toBe(7); // k0-k4, n0, n1 (k50 was written again: live)
+    expect(applied.absentInTarget).toBeGreaterThan(0); // k20-k29: deleted before the first incremental
+    expectSameRecords(atInc2, await state('bar', set));
+  });
+
+  it('refuses applyDeletes for a chain that did not track deletes', async () => {
+    await expect(restore({ from: full, applyDeletes: true })).rejects.toMatchObject({ name: 'UsageError', message: expect.stringContaining('--apply-deletes') });
+  });
+
   it('verifies a whole chain', async () => {
     const report = await verifyBackup({ store: await openStore(inc2, 'read'), prefix: '', location: inc2 });
     expect(report.ok).toBe(true);
