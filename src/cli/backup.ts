@@ -176,7 +176,7 @@ export const backupCommand: CliCommand = {
     usage: 'aerobak backup -n NAMESPACE [--to LOCATION] [options]',
     summary: 'Backs up one namespace (or some of its sets), with its secondary index definitions and UDF modules.',
     details: [
-      'Every bin is saved as its exact particle type and bytes. Data files are gzip- (or zstd-) compressed Avro; the manifest, ' +
+      'Every bin is saved as its exact particle type and bytes. Data files are zstd- (or gzip-) compressed Avro; the manifest, ' +
         'written last, lists each file with its size, SHA-256 and record count. A backup without a manifest is ' +
         'incomplete (interrupted) and restore refuses it unless forced.',
       'Progress (records, bytes, rate, ETA from the cluster\'s object counts) is shown on stderr when it is a terminal.',
