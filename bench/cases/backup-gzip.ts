@@ -1,4 +1,4 @@
-/** Case 4: aerobak backup of namespace.set to a local directory, gzip at the default level (zlib's 6). */
+/** Case 4: aerobak backup of namespace.set to a local directory, gzip at level 6 (zlib default). */
 import { runCase } from '../lib/case-runtime.js';
 import { backupCase } from '../lib/backup-case.js';
 
