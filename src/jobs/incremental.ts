@@ -42,7 +42,11 @@ export class IncrementalError extends AerobakError {
   }
 }
 
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
 
 function scopeProblem(m: Manifest, scope: IncrementalScope): string | undefined {
   if (m.namespace !== scope.namespace) return `it is a backup of namespace ${m.namespace}, not ${scope.namespace}`;
