@@ -114,7 +114,10 @@ export class StateWriter {
 export async function readBackupState(store: ObjectStore, prefix: string): Promise<BackupState> {
   const key = objectKey(prefix, BACKUP_STATE_FILE);
   if ((await store.stat(key)) === null) {
-    throw new ResumeError('RESUME_NO_STATE', `${store.location} has no ${BACKUP_STATE_FILE}: there is no interrupted backup to resume there (it was never started, or by an aerobak without resume)`);
+    throw new ResumeError(
+      'RESUME_NO_STATE',
+      `${store.location} has no ${BACKUP_STATE_FILE}: there is no interrupted backup to resume there (none was started, it stopped before its first save, or an aerobak without resume made it); delete what is there and back up again`,
+    );
   }
   const chunks: Buffer[] = [];
   for await (const c of await store.read(key)) chunks.push(c as Buffer);
