@@ -353,3 +353,23 @@ export async function truncateThresholds(port: InfoPort, namespace: string): Pro
   }
   return out;
 }
+
+/**
+ * True when every node's `build` is at least `version` (dotted numbers, e.g. "8.1.2.0"):
+ * what gates a protocol feature the whole cluster must understand. A build that does
+ * not parse counts as older.
+ */
+export async function allBuildsAtLeast(port: InfoPort, version: string): Promise<boolean> {
+  const want = version.split('.').map(Number);
+  const replies = await port.infoAll(['build']);
+  if (replies.size === 0) return false;
+  for (const reply of replies.values()) {
+    const have = (reply.get('build') ?? '').split('.').map((p) => Number.parseInt(p, 10));
+    for (let i = 0; i < want.length; i++) {
+      const h = have[i] ?? 0;
+      if (Number.isNaN(h) || h < want[i]!) return false;
+      if (h > want[i]!) break;
+    }
+  }
+  return true;
+}

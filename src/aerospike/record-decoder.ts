@@ -10,8 +10,8 @@
  * (compared byte by byte, decoded only when they change): a scan returns the same few
  * over and over.
  */
-import type { RawBin, RawKey, RawRecord } from './types.js';
-import { FieldType, MSG_HEADER_SIZE } from './wire/message.js';
+import { ParticleType, type RawBin, type RawKey, type RawRecord } from './types.js';
+import { FieldType, MSG_HEADER_SIZE, OpType } from './wire/message.js';
 import { ProtocolError } from './wire/proto.js';
 
 const DIGEST_SIZE = 20;
@@ -87,15 +87,21 @@ export class RecordDecoder {
     }
     if (!digest) throw new ProtocolError('record message without a digest field');
 
-    const bins: RawBin[] = new Array(nOps);
+    const bins: RawBin[] = [];
     const binNames = this.binNames;
+    let lastUpdateTime: bigint | undefined;
     for (let i = 0; i < nOps; i++) {
       const pos = offsets[nFields + i]!;
       const end = offsets[nFields + i + 1]!;
       const nameEnd = pos + 8 + data[pos + 7]!;
       if (nameEnd > end) throw new ProtocolError(`op of size ${end - pos - 4} is shorter than its bin name`);
-      const name = (binNames[i] = cached(binNames[i], data, pos + 8, nameEnd));
-      bins[i] = { name: name.text, type: data[pos + 5]!, value: data.subarray(nameEnd, end) };
+      // An expression read is the last-update time a scan asked for, not a bin.
+      if (data[pos + 4] === OpType.EXP_READ) {
+        lastUpdateTime = lastUpdateOf(data, pos, nameEnd, end);
+        continue;
+      }
+      const name = (binNames[bins.length] = cached(binNames[bins.length], data, pos + 8, nameEnd));
+      bins.push({ name: name.text, type: data[pos + 5]!, value: data.subarray(nameEnd, end) });
     }
 
     const record: RawRecord = {
@@ -107,6 +113,7 @@ export class RecordDecoder {
       bins,
     };
     if (userKey) record.userKey = userKey;
+    if (lastUpdateTime !== undefined) record.lastUpdateTime = lastUpdateTime;
     return record;
   }
 
@@ -142,6 +149,17 @@ function cached(entry: CachedString | undefined, data: Buffer, from: number, to:
   }
   const bytes = Buffer.from(data.subarray(from, to));
   return { bytes, text: bytes.toString('utf8') };
+}
+
+/**
+ * The last-update time an EXP_READ op at `pos` (value at [valueAt, end)) carries:
+ * an INTEGER of 8 bytes, nanoseconds since the Unix epoch. Anything else is a protocol error.
+ */
+export function lastUpdateOf(buf: Buffer, pos: number, valueAt: number, end: number): bigint {
+  if (buf[pos + 5] !== ParticleType.INTEGER || end - valueAt !== 8) {
+    throw new ProtocolError(`expression read op of particle type ${buf[pos + 5]} and ${end - valueAt} bytes where the last-update time (an 8-byte integer) was expected`);
+  }
+  return buf.readBigInt64BE(valueAt);
 }
 
 /** Offset after the field or op at `at`: a u32 size, then `size` bytes of which `min` are fixed. */

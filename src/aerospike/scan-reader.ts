@@ -57,6 +57,11 @@ export interface ScanOptions {
   bins?: string[];
   /** Return metadata only (digest, key, generation, void time). */
   noBins?: boolean;
+  /**
+   * Also return each record's last-update time (server 8.1.2.0 or newer; needs `bins`):
+   * an op of type 7 after the bins (scan-request.ts).
+   */
+  lastUpdate?: boolean;
   /** Partitions to scan, optionally resumed below a digest; default all 4096. */
   partitions?: PartitionCursor[];
   filter?: Expr;
@@ -129,6 +134,7 @@ export class ScanReader extends Readable {
     const known = cluster.namespaces();
     if (!known.includes(opts.namespace)) throw new NamespaceNotFoundError(opts.namespace, known);
     if (opts.noBins && opts.bins && opts.bins.length > 0) throw new TypeError('ScanOptions: bins and noBins exclude each other');
+    if (opts.lastUpdate && !(opts.bins && opts.bins.length > 0)) throw new TypeError('ScanOptions: lastUpdate needs bins');
     this.sets = opts.sets ?? [];
     const partitions = opts.partitions ?? Array.from({ length: PARTITION_COUNT }, (_, id) => ({ id }));
     this.tracker = new PartitionTracker(partitions);
@@ -209,6 +215,7 @@ export class ScanReader extends Readable {
       sets: this.sets,
       bins: this.opts.bins,
       noBins: this.opts.noBins,
+      ...(this.opts.lastUpdate ? { lastUpdate: true } : {}),
       filter: this.opts.filter,
       partitions: fromStart,
       resumeAfter,

@@ -13,6 +13,13 @@
  * A partition goes either in field 11 or in field 12, never both: the server derives a
  * resumed partition's id from its digest.
  *
+ * Last-update time (`lastUpdate`, with a bin list only; server 8.1.2.0 or newer): after
+ * the READ ops, one expression read op (type 7) named "lut" whose value is msgpack
+ * [[LAST_UPDATE], 0]: each record's reply then carries its last-update time (nanoseconds
+ * since the Unix epoch, an INTEGER) as an op of type 7 after its bins. A scan that
+ * carries any op returns only what the ops produce, so without a bin list this would
+ * lose every bin: it is refused (docs/data-plane.md, "Last-update time").
+ *
  * Several sets: one scan with a set-name filter expression
  * (set_name() == "a" or set_name() == "b", AND-ed with the caller's filter). One pass over
  * each partition yields all wanted sets in one digest order, so a partition's progress
@@ -30,6 +37,8 @@ export interface ScanRequest {
   sets: readonly string[];
   bins?: readonly string[];
   noBins?: boolean;
+  /** Ask for each record's last-update time (needs `bins`). */
+  lastUpdate?: boolean;
   filter?: Expr;
   /** Partitions scanned from their start (field 11). */
   partitions: readonly number[];
@@ -57,6 +66,10 @@ export function encodeScanRequest(r: ScanRequest): Buffer {
   if (r.resumeAfter.length > 0) fields.push(field(FieldType.DIGEST_ARRAY, Buffer.concat(r.resumeAfter)));
 
   const ops: Op[] = r.noBins ? [] : (r.bins ?? []).map((name) => ({ op: OpType.READ, particleType: 0, name, value: Buffer.alloc(0) }));
+  if (r.lastUpdate) {
+    if (ops.length === 0) throw new TypeError('a scan asks for the last-update time only with a bin list: an op makes the server send nothing else');
+    ops.push(lastUpdateOp());
+  }
   return encodeMessageFrame({
     info1: Info1.READ | (r.noBins ? Info1.GET_NOBINDATA : 0),
     info3: Info3.PARTITION_DONE,
@@ -64,6 +77,15 @@ export function encodeScanRequest(r: ScanRequest): Buffer {
     fields,
     ops,
   });
+}
+
+/** The name of the expression read op that carries the last-update time. */
+export const LAST_UPDATE_OP_NAME = 'lut';
+
+/** EXP_READ of last_update(): value msgpack [[LAST_UPDATE], 0] (no flags). */
+function lastUpdateOp(): Op {
+  const value = new Packer().packArrayHeader(2).packArrayHeader(1).packInt(ExpOp.LAST_UPDATE).packInt(0).finish();
+  return { op: OpType.EXP_READ, particleType: ParticleType.BLOB, name: LAST_UPDATE_OP_NAME, value };
 }
 
 /** Field 43: the caller's filter, the set-name filter, or both AND-ed. */

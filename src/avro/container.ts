@@ -151,7 +151,7 @@ export class ContainerWriter<T = RawRecord> {
    * exactly the Avro binary of one value of this writer's schema. If it throws, nothing
    * is added and its error passes as it is.
    */
-  appendFrom(encoder: { write(w: AvroWriter, src: Buffer, at: number): unknown }, src: Buffer, at: number): void {
+  appendFrom(encoder: { write(w: AvroWriter, src: Buffer, at: number): unknown; readonly skipped?: boolean }, src: Buffer, at: number): void {
     const out = this.#out;
     const start = out.pos;
     try {
@@ -160,6 +160,8 @@ export class ContainerWriter<T = RawRecord> {
       out.pos = start;
       throw error;
     }
+    // An encoder may leave a record out (WireRecordEncoder.skipped): nothing was written.
+    if (encoder.skipped === true) return;
     this.#records++;
   }
 

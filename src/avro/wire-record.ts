@@ -30,7 +30,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ParticleType } from '../aerospike/types.js';
-import { FieldType, MSG_HEADER_SIZE } from '../aerospike/wire/message.js';
+import { lastUpdateOf } from '../aerospike/record-decoder.js';
+import { FieldType, MSG_HEADER_SIZE, OpType } from '../aerospike/wire/message.js';
 import { ProtocolError } from '../aerospike/wire/proto.js';
 import {
   AvroWriter,
@@ -58,10 +59,11 @@ const DIGEST_SIZE = 20;
 
 /**
  * Most Avro bytes of a record besides its namespace, set, user key and bins' names and
- * values: the digest (20), generation and void time (uint32 varints: 5 each), the empty
- * last update time (1), the bin count (under 2^16: 3) and the end of the bins (1).
+ * values: the digest (20), generation and void time (uint32 varints: 5 each), the last
+ * update time (its union branch and a long: 11), the bin count (under 2^16: 3) and the
+ * end of the bins (1).
  */
-const FIXED_BOUND = DIGEST_SIZE + 5 + 5 + 1 + 3 + 1;
+const FIXED_BOUND = DIGEST_SIZE + 5 + 5 + 11 + 3 + 1;
 
 /** Longest copy made by the DataView loop; longer ones are native. */
 const COPY_WORDS_MAX = 128;
@@ -107,6 +109,14 @@ export class WireRecordEncoder {
    * (the most bytes putKey / putBinValue write, and so the fast paths, which write the
    * same bytes). The second pass makes room for that bound once and writes.
    */
+  /**
+   * True when the last write() wrote nothing: the message carried the last-update op and
+   * no bin. With a bin list the server sends a record that holds none of the bins only
+   * because of that op (without it, it would not send the record), so it is left out, as
+   * the scan without the op would leave it out.
+   */
+  skipped = false;
+
   write(w: AvroWriter, body: Buffer, at: number): number {
     // The decoder reads the counts with readUInt16BE: its RangeError for a short body.
     if ((at >>> 0) !== at || at + MSG_HEADER_SIZE > body.length) {
@@ -169,14 +179,24 @@ export class WireRecordEncoder {
     let bound = FIXED_BOUND;
     /** Size of the first op shorter than its name, or -1. */
     let badOpSize = -1;
+    /** The last-update op (an expression read, not a bin): where it starts and its value, or -1. */
+    let lut = -1;
+    let lutValue = 0;
+    let lutEnd = 0;
+    let nBins = 0;
     for (let i = 0; i < nOps; i++) {
       const end = skip(body, src, pos, 4);
       const nameEnd = pos + 8 + body[pos + 7]!;
-      if (nameEnd <= end) {
-        const name = (binNames[i] = cached(binNames[i], body, src, pos + 8, nameEnd, this.scratch));
+      if (nameEnd > end) {
+        if (badOpSize < 0) badOpSize = end - pos - 4;
+      } else if (body[pos + 4] === OpType.EXP_READ) {
+        lut = pos;
+        lutValue = nameEnd;
+        lutEnd = end;
+      } else {
+        const name = (binNames[nBins] = cached(binNames[nBins], body, src, pos + 8, nameEnd, this.scratch));
         bound += name.avroLength + valueBound(end - nameEnd);
-      } else if (badOpSize < 0) {
-        badOpSize = end - pos - 4;
+        nBins++;
       }
       pos = end;
     }
@@ -186,7 +206,10 @@ export class WireRecordEncoder {
     }
     if (digest < 0) throw new ProtocolError('record message without a digest field');
     if (badOpSize >= 0) throw new ProtocolError(`op of size ${badOpSize} is shorter than its bin name`);
+    if (lut >= 0) lastUpdateOf(body, lut, lutValue, lutEnd);
     const end = pos;
+    this.skipped = lut >= 0 && nBins === 0;
+    if (this.skipped) return end;
 
     // No namespace (set) field: "", as a fresh decoder gives (a reused one gives the namespace of the message before).
     const nsName = ns < 0 ? undefined : (this.ns = cached(this.ns, body, src, ns, nsEnd, this.scratch));
@@ -222,11 +245,17 @@ export class WireRecordEncoder {
     }
     o = putCount(buf, o, src.getUint32(at + 6));
     o = putCount(buf, o, src.getUint32(at + 10));
-    buf[o++] = 0; // no last update time: scans do not send it
-    if (nOps > 0) {
-      o = putCount(buf, o, nOps);
+    if (lut < 0) {
+      buf[o++] = 0; // no last-update time: the scan did not ask for it
+    } else {
+      buf[o] = 2; // union branch 1: long
+      o = putLongBits(buf, o + 1, src.getInt32(lutValue), src.getInt32(lutValue + 4));
+    }
+    if (nBins > 0) {
+      o = putCount(buf, o, nBins);
       pos = opsStart;
-      for (let i = 0; i < nOps; i++) {
+      for (let i = 0; i < nBins; i++) {
+        if (pos === lut) pos = lutEnd;
         const opEnd = pos + 4 + src.getUint32(pos);
         const type = body[pos + 5]!;
         const from = pos + 8 + body[pos + 7]!;

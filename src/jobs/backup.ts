@@ -20,7 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import pkg from '../../package.json' with { type: 'json' };
 import { Cluster, parseHosts } from '../aerospike/cluster.js';
 import { formatEndpoint } from '../aerospike/connection.js';
-import { countObjects } from '../aerospike/metadata.js';
+import { allBuildsAtLeast, countObjects } from '../aerospike/metadata.js';
 import { ScanReader } from '../aerospike/scan-reader.js';
 import { metadataFilter } from '../aerospike/wire/exp.js';
 import { PARTITION_COUNT } from '../aerospike/types.js';
@@ -52,6 +52,9 @@ import type { DigestListEntry } from '../catalog/digest-list.js';
 
 export type { BackupDeps, BackupOptions, BackupSummary } from './backup-options.js';
 export { BACKUPS_DIRECTORY, DEFAULT_PARALLEL, DestinationNotEmptyError, compactTimestamp, defaultBackupLocation } from './backup-plan.js';
+
+/** The oldest server whose scans take projection ops, and so can return the last-update time. */
+const LAST_UPDATE_MIN_BUILD = '8.1.2.0';
 
 
 /**
@@ -136,7 +139,10 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
   const ids = partitionIds(plan.ranges);
   const estimate = Math.round((objects * ids.length) / PARTITION_COUNT);
   const about = await cluster.info(['build', 'cluster-name']);
-  const scanned = await scanGroups(cluster, store, plan.since ? { ...opts, modifiedAfter: plan.since } : opts, writer, estimate, deps);
+  // With a bin list the scan can carry each record's last-update time (server 8.1.2+);
+  // for all bins it cannot (docs/data-plane.md, "Last-update time").
+  const lastUpdate = (opts.bins?.length ?? 0) > 0 && (await allBuildsAtLeast(cluster, LAST_UPDATE_MIN_BUILD));
+  const scanned = await scanGroups(cluster, store, plan.since ? { ...opts, modifiedAfter: plan.since } : opts, writer, estimate, lastUpdate, deps);
   if (opts.trackDeletes) await scanLiveDigests(cluster, store, opts, writer, objects, deps);
   const files = state.groups.flatMap((g) => g.files);
   const liveDigests = opts.trackDeletes ? state.groups.map((g) => g.liveDigests!) : undefined;
@@ -253,7 +259,15 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
  * Runs one ScanReader ─> DataFileSink pipeline per group, all at once, under one
  * AbortController; returns the data files of every group in group order.
  */
-async function scanGroups(cluster: Cluster, store: ObjectStore, opts: BackupOptions, state: StateWriter, estimate: number, deps: BackupDeps): Promise<number> {
+async function scanGroups(
+  cluster: Cluster,
+  store: ObjectStore,
+  opts: BackupOptions,
+  state: StateWriter,
+  estimate: number,
+  lastUpdate: boolean,
+  deps: BackupDeps,
+): Promise<number> {
   const all = state.state.groups;
   const pending = all.map((g, i) => ({ g, i })).filter(({ g }) => !g.complete);
   const controller = new AbortController();
@@ -272,6 +286,7 @@ async function scanGroups(cluster: Cluster, store: ObjectStore, opts: BackupOpti
         namespace: opts.namespace,
         ...(opts.sets && opts.sets.length > 0 ? { sets: opts.sets } : {}),
         ...(opts.bins && opts.bins.length > 0 ? { bins: opts.bins } : {}),
+        ...(lastUpdate ? { lastUpdate: true } : {}),
         // A resumed group continues strictly after the last record of each partition in a sealed file.
         partitions: g.partitions.map((id) => {
           const last = g.last[String(id)];

@@ -21,6 +21,8 @@ interface WireOp {
   /** Raw name bytes: not necessarily UTF-8. */
   name: Buffer;
   value: Buffer;
+  /** The op type; READ when absent (EXP_READ for a last-update time). */
+  op?: number;
 }
 
 interface WireMessage {
@@ -43,7 +45,7 @@ function encodeMessage(m: WireMessage): Buffer {
     // writeOp takes the name as a string (written as UTF-8): write a placeholder of the
     // same length, then the raw name bytes over it.
     const nameAt = at + 8;
-    at = writeOp(buf, at, { op: OpType.READ, particleType: o.type, name: 'x'.repeat(o.name.length), value: o.value });
+    at = writeOp(buf, at, { op: o.op ?? OpType.READ, particleType: o.type, name: 'x'.repeat(o.name.length), value: o.value });
     o.name.copy(buf, nameAt);
   }
   expect(at).toBe(size);
@@ -592,5 +594,40 @@ describe('WireRecordEncoder', () => {
       }),
       { seed: 1124, numRuns: 500 },
     );
+  });
+});
+
+describe('the last-update time a scan asked for (an expression read op)', () => {
+  const lut = (ns: bigint, type: number = ParticleType.INTEGER, bytesLength = 8): WireOp => {
+    const value = Buffer.alloc(bytesLength);
+    if (bytesLength === 8) value.writeBigInt64BE(ns);
+    return { type, name: text('lut'), value, op: OpType.EXP_READ };
+  };
+  const ns = 1_764_633_600_123_000_000n;
+
+  it('goes to lastUpdateTime, not to the bins, as the decoder reads it', () => {
+    const body = message([nsField('test'), digestField(), setField('s')], [op('a', ParticleType.INTEGER, bytes('0000000000000005')), lut(ns), op('b', ParticleType.STRING, 'x')]);
+    expectSameAsDecoder(new WireRecordEncoder(), body, 0);
+    const r = encodeAndRead(new WireRecordEncoder(), body);
+    expect(r.lastUpdateTime).toBe(ns);
+    expect(r.bins.map((b) => b.name)).toEqual(['a', 'b']);
+  });
+
+  it('is refused alike by the encoder and the decoder when it is not an 8-byte integer', () => {
+    for (const bad of [lut(ns, ParticleType.STRING), lut(0n, ParticleType.INTEGER, 4)]) {
+      const body = message([nsField('test'), digestField()], [op('a', ParticleType.INTEGER, bytes('0000000000000005')), bad]);
+      expect(expectSameAsDecoder(new WireRecordEncoder(), body, 0)).toBeUndefined();
+    }
+  });
+
+  it('leaves out a record that carries it and no bin (the server sends it only for that op)', () => {
+    const body = message([nsField('test'), digestField()], [lut(ns)]);
+    const encoder = new WireRecordEncoder();
+    const w = writerWithPrefix();
+    expect(encoder.write(w, body, 0)).toBe(body.length);
+    expect(encoder.skipped).toBe(true);
+    expect(w.pos).toBe(PREFIX.length);
+    encodeAndRead(encoder, message([nsField('test'), digestField()], [op('a', ParticleType.INTEGER, bytes('0000000000000005'))]));
+    expect(encoder.skipped).toBe(false);
   });
 });

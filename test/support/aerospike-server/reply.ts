@@ -7,6 +7,8 @@
  */
 import { PROTO_HEADER_SIZE, ProtoType, encodeProtoHeader } from '../../../src/aerospike/wire/proto.js';
 import { FieldType, Info1, MSG_HEADER_SIZE, OpType, messageSize, writeField, writeHeader, writeMessage, writeOp, type MessageInit } from '../../../src/aerospike/wire/message.js';
+import { ParticleType } from '../../../src/aerospike/types.js';
+import { clepochMsToUnixNs } from './clock.js';
 import type { StoredRecord } from './store.js';
 
 /** Where frames go; resolves false when the peer is gone (the writer then stops). */
@@ -65,7 +67,8 @@ export class FrameWriter {
   }
 
   /** A scan record message: fields namespace, digest, set, key, then the bins as READ ops. */
-  addRecord(namespace: Buffer, rec: StoredRecord, bins: 'all' | 'none' | ReadonlySet<string>): void {
+  /** `lastUpdateOp`: the name of an expression read of last_update() to answer after the bins (op type 7, INTEGER ns). */
+  addRecord(namespace: Buffer, rec: StoredRecord, bins: 'all' | 'none' | ReadonlySet<string>, lastUpdateOp?: string): void {
     const setLen = rec.set === '' ? 0 : Buffer.byteLength(rec.set);
     let size = MSG_HEADER_SIZE + 5 + namespace.length + 5 + 20;
     let nFields = 2;
@@ -85,6 +88,10 @@ export class FrameWriter {
         nOps++;
       }
     }
+    if (lastUpdateOp !== undefined) {
+      size += 8 + Buffer.byteLength(lastUpdateOp) + 8;
+      nOps++;
+    }
     const start = this.reserve(size);
     const b = this.buf;
     let at = writeHeader(b, start, { info1: bins === 'none' ? Info1.GET_NOBINDATA : 0, generation: rec.generation, recordTtl: rec.voidTime }, nFields, nOps);
@@ -101,6 +108,11 @@ export class FrameWriter {
     for (const bin of rec.bins) {
       if (bins !== 'all' && !bins.has(bin.name)) continue;
       at = writeOp(b, at, { op: OpType.READ, particleType: bin.type, name: bin.name, value: bin.value });
+    }
+    if (lastUpdateOp !== undefined) {
+      const value = Buffer.alloc(8);
+      value.writeBigInt64BE(clepochMsToUnixNs(rec.lutMs));
+      at = writeOp(b, at, { op: OpType.EXP_READ, particleType: ParticleType.INTEGER, name: lastUpdateOp, value });
     }
   }
 

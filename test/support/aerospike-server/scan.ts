@@ -48,6 +48,8 @@ interface ScanPlan {
   recordsPerSecond: number;
   filter: Filter | undefined;
   bins: 'all' | 'none' | ReadonlySet<string>;
+  /** The name of the expression read op of last_update(), when the scan asked for it (server 8.1.2+). */
+  lastUpdateOp: string | undefined;
 }
 
 export async function handleScan(conn: Connection, msg: Message): Promise<void> {
@@ -77,7 +79,7 @@ export async function handleScan(conn: Connection, msg: Message): Promise<void> 
       if (plan.set !== undefined && rec.set !== plan.set) continue;
       if (plan.namespace.isDoomed(rec)) continue;
       if (plan.filter && !plan.filter({ record: rec, nowClepochMs: server.clock.nowClepochMs() })) continue;
-      writer.addRecord(nsName, rec, plan.bins);
+      writer.addRecord(nsName, rec, plan.bins, plan.lastUpdateOp);
       node.scannedRecords++;
       if (writer.hasSealed) {
         await writer.sendSealed();
@@ -158,6 +160,8 @@ function parseScan(conn: Connection, msg: Message): ScanPlan {
     recordsPerSecond,
     filter: filterBytes ? compileFilter(filterBytes) : undefined,
     bins: msg.info1 & Info1.GET_NOBINDATA ? 'none' : binSelection(msg),
+    // As the server: GET_NOBINDATA drops the ops (basic_query_job_start).
+    lastUpdateOp: msg.info1 & Info1.GET_NOBINDATA ? undefined : lastUpdateSelection(msg),
   };
 }
 
@@ -175,7 +179,25 @@ function u64Field(msg: Message, type: number, what: string): number {
   return Number(data.readBigUInt64BE(0));
 }
 
-/** READ ops or the legacy bin list (u8 count, then u8 length + name each); neither = all bins. */
+/** msgpack [[LAST_UPDATE]] or [[LAST_UPDATE], 0]: the one expression read this server evaluates in a scan. */
+const LAST_UPDATE_EXPRS = [Buffer.from([0x91, 0x91, 0x42]), Buffer.from([0x92, 0x91, 0x42, 0x00])];
+
+/** The name of the scan's last_update() expression read op, if it has one; any other expression read is refused. */
+function lastUpdateSelection(msg: Message): string | undefined {
+  let name: string | undefined;
+  for (const op of msg.ops) {
+    if (op.op !== OpType.EXP_READ) continue;
+    if (!LAST_UPDATE_EXPRS.some((e) => e.equals(op.value))) throw unsupported('an expression read in a scan other than last_update()');
+    name = op.name;
+  }
+  return name;
+}
+
+/**
+ * READ ops (expression reads aside: lastUpdateSelection) or the legacy bin list (u8
+ * count, then u8 length + name each); neither = all bins. As server 8.1.2, a scan that
+ * carries any op returns only what its ops produce: with only an expression read, no bin.
+ */
 function binSelection(msg: Message): 'all' | ReadonlySet<string> {
   const binList = findField(msg, FieldType.QUERY_BINLIST);
   if (binList && msg.ops.length > 0) throw param('both a bin list and ops');
@@ -192,6 +214,7 @@ function binSelection(msg: Message): 'all' | ReadonlySet<string> {
   if (msg.ops.length === 0) return 'all';
   const names = new Set<string>();
   for (const op of msg.ops) {
+    if (op.op === OpType.EXP_READ) continue;
     if (!validBinName(op.name)) throw param(`bad bin name '${op.name}'`);
     if (op.op !== OpType.READ) throw unsupported(`read op ${op.op} in a scan`);
     names.add(op.name);
