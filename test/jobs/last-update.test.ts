@@ -4,26 +4,18 @@
  * and stays null. Records that hold none of the listed bins stay out of the backup, as
  * they do without the last-update op.
  */
-import { readFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type Aerospike from 'aerospike';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
-import { ContainerDecoder } from '../../src/avro/container.js';
-import { RECORD_CODEC } from '../../src/avro/record-codec.js';
 import { allBuildsAtLeast } from '../../src/aerospike/metadata.js';
 import { runBackup } from '../../src/jobs/backup.js';
-import { codecOf } from '../../src/jobs/compression.js';
-import { readManifest } from '../../src/jobs/manifest.js';
 import { runRestore } from '../../src/jobs/restore.js';
-import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { connectWire, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { backupRecords, connectWire, record, scanSets, truncateSets, writeRaw } from './support.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -57,20 +49,7 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function records(dir: string): Promise<RawRecord[]> {
-  const manifest = await readManifest(await openStore(dir, 'read'), '');
-  const out: RawRecord[] = [];
-  for (const f of manifest.files) {
-    const decompressor = codecOf(manifest.compression).streams?.decompressor();
-    await pipeline([
-      Readable.from([await readFile(join(dir, f.name))]),
-      ...(decompressor ? [decompressor] : []),
-      new ContainerDecoder(RECORD_CODEC),
-      new Writable({ objectMode: true, write: (r: RawRecord, _e, cb) => (out.push(r), cb()) }),
-    ]);
-  }
-  return out;
-}
+const records = async (dir: string): Promise<RawRecord[]> => (await backupRecords(dir)).map((r) => r.record);
 
 const backup = (to: string, bins?: string[]) =>
   runBackup({ cluster: { hosts: cluster.hosts }, namespace: 'test', sets: [set], to, noUdfs: true, noIndexes: true, ...(bins ? { bins } : {}) });

@@ -12,22 +12,17 @@ import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type Aerospike from 'aerospike';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
-import { ContainerDecoder } from '../../src/avro/container.js';
-import { RECORD_CODEC } from '../../src/avro/record-codec.js';
 import { BACKUP_STATE_FILE, type BackupState } from '../../src/jobs/backup-state.js';
-import { codecOf } from '../../src/jobs/compression.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import { readManifest } from '../../src/jobs/manifest.js';
 import { runRestore } from '../../src/jobs/restore.js';
 import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { connectWire, expectSameRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { backupRecords, connectWire, expectSameRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const COUNT = 3000;
@@ -92,20 +87,11 @@ async function killedBackup(dir: string, when: (s: BackupState) => boolean, extr
 
 /** Every record of every data file of the backup, by digest, failing on a record stored twice. */
 async function storedRecords(dir: string): Promise<Map<string, RawRecord>> {
-  const manifest = await readManifest(await openStore(dir, 'read'), '');
   const out = new Map<string, RawRecord>();
-  for (const f of manifest.files) {
-    const decoder = new ContainerDecoder(RECORD_CODEC);
-    const bytes = await readFile(join(dir, f.name));
-    const records: RawRecord[] = [];
-    const decompressor = codecOf(manifest.compression).streams?.decompressor();
-    const collect = new Writable({ objectMode: true, write: (r: RawRecord, _e, cb) => (records.push(r), cb()) });
-    await pipeline([Readable.from([bytes]), ...(decompressor ? [decompressor] : []), decoder, collect]);
-    for (const r of records) {
-      const key = r.digest.toString('hex');
-      expect(out.has(key), `record ${key} is stored twice (again in ${f.name})`).toBe(false);
-      out.set(key, r);
-    }
+  for (const { file, record } of await backupRecords(dir)) {
+    const key = record.digest.toString('hex');
+    expect(out.has(key), `record ${key} is stored twice (again in ${file})`).toBe(false);
+    out.set(key, record);
   }
   return out;
 }

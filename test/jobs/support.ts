@@ -4,7 +4,7 @@
  * golden records of the captures under a set of our own, and hand-made backups for
  * restore tests that need exact inputs (an expired record, a bin the server refuses).
  */
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Aerospike from 'aerospike';
 import { expect } from 'vitest';
@@ -15,8 +15,11 @@ import { CITRUSLEAF_EPOCH_UNIX_S, type RawRecord } from '../../src/aerospike/typ
 import { computeDigest, keyFromValue } from '../../src/aerospike/wire/digest.js';
 import { encodeParticle, type EncodableValue } from '../../src/aerospike/wire/values.js';
 import { RECORD_SCHEMA_VERSION } from '../../src/avro/schemas.js';
+import { ContainerDecoder } from '../../src/avro/container.js';
+import { RECORD_CODEC } from '../../src/avro/record-codec.js';
+import { codecOf } from '../../src/jobs/compression.js';
 import { DataFileSink } from '../../src/jobs/data-files.js';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, writeManifest, writeMetadata, type BackupMetadata } from '../../src/jobs/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, readManifest, writeManifest, writeMetadata, type BackupMetadata } from '../../src/jobs/manifest.js';
 import { openStore } from '../../src/storage/index.js';
 import { loadGoldenSummary } from '../support/captures.js';
 import type { TestCluster } from '../support/aerospike.js';
@@ -152,4 +155,24 @@ export async function makeBackup(location: string, namespace: string, records: R
     files,
     ...(metadataEntry ? { metadata: metadataEntry } : {}),
   });
+}
+
+/**
+ * Every record of every data file of the complete backup at `location`, in manifest
+ * order, decoded independently of restore (decompress, then the Avro container decoder).
+ */
+export async function backupRecords(location: string): Promise<Array<{ file: string; record: RawRecord }>> {
+  const store = await openStore(location, 'read');
+  const manifest = await readManifest(store, '');
+  const out: Array<{ file: string; record: RawRecord }> = [];
+  for (const f of manifest.files) {
+    const decompressor = codecOf(manifest.compression).streams?.decompressor();
+    await pipeline([
+      await store.read(f.name),
+      ...(decompressor ? [decompressor] : []),
+      new ContainerDecoder(RECORD_CODEC),
+      new Writable({ objectMode: true, write: (record: RawRecord, _e, cb) => (out.push({ file: f.name, record }), cb()) }),
+    ]);
+  }
+  return out;
 }
