@@ -8,6 +8,24 @@ const backup = (...argv: string[]) => backupOptionsFrom(parseCommandLine('backup
 const restore = (...argv: string[]) => restoreOptionsFrom(parseCommandLine('restore', argv, restoreSpecs, {}, 0).values);
 
 describe('backup options', () => {
+  it('takes the chain flags, and --resume with only what may be repeated', () => {
+    expect(backup('-n', 'users', '--repo', 's3://b/r', '--incremental', '--track-deletes', '--full-if-truncated')).toMatchObject({
+      repo: 's3://b/r',
+      incremental: true,
+      trackDeletes: true,
+      fullIfTruncated: true,
+    });
+    expect(backup('-n', 'users', '--incremental-from', 's3://b/r/users-1')).toMatchObject({ incrementalFrom: 's3://b/r/users-1' });
+    // No hosts typed: the resumed backup connects to the ones it was started with.
+    expect(backup('--resume', 's3://b/r/users-1')).toEqual({ cluster: { hosts: '' }, namespace: '', resume: 's3://b/r/users-1', resumeGiven: {} });
+    expect(backup('--resume', 'x', '-n', 'users', '-z', 'gzip', '-h', 'db1')).toMatchObject({
+      cluster: { hosts: [{ host: 'db1', port: 3000 }] },
+      resumeGiven: { namespace: 'users', compress: 'gzip' },
+    });
+    expect(() => backup('--resume', 'x', '--to', 'y')).toThrow(/--to cannot be given with it/);
+    expect(() => backup('-n', 'users', '--full-if-truncated')).toThrow(/--full-if-truncated applies to --incremental only/);
+  });
+
   it('reads asbackup-style short options', () => {
     expect(backup('-h', 'db1:3100,db2', '-n', 'test', '-s', 'a,b', '-B', 'x', '-w', '8', '-L', '1000', '-F', '1GiB', '-z', 'none', '-d', 's3://b/p', '--partitions', '0-99')).toEqual({
       cluster: { hosts: [{ host: 'db1', port: 3100 }, { host: 'db2', port: 3000 }] },
@@ -54,6 +72,16 @@ describe('backup options', () => {
 });
 
 describe('restore options', () => {
+  it('takes --at, --resume, --journal and --apply-deletes', () => {
+    expect(restore('--from', 'r', '--at', '2026-11-30T02:00:00Z', '--resume', '--journal', '/tmp/j.json', '--apply-deletes')).toMatchObject({
+      at: new Date('2026-11-30T02:00:00Z'),
+      resume: true,
+      journalPath: '/tmp/j.json',
+      applyDeletes: true,
+    });
+    expect(() => restore('--from', 'r', '--at', '2026-11-30T02:00:00Z', '--force')).toThrow(/--at picks a complete backup/);
+  });
+
   it('reads namespace maps as SRC:DST or asrestore\'s SRC,DST, and result codes by number or name', () => {
     expect(restore('-d', './b', '-n', 'test,bar').namespaceMap).toEqual(new Map([['test', 'bar']]));
     expect(restore('-d', './b', '-n', 'a:b,c:d', '-n', 'e:f').namespaceMap).toEqual(new Map([['a', 'b'], ['c', 'd'], ['e', 'f']]));
