@@ -132,6 +132,12 @@ export function planChunks(links: readonly ChainLink[], budget: number): Uint8Ar
   return chunks;
 }
 
+/** The fraction of the partitions of `set` that are in the chunk. */
+function chunkShare(set: PartitionSet, chunk: Uint8Array): number {
+  const ids = idsOf(set);
+  return ids.length === 0 ? 0 : ids.filter((p) => chunk[p] === 1).length / ids.length;
+}
+
 function intersects(set: PartitionSet, chunk: Uint8Array): boolean {
   if (Array.isArray(set)) return set.some((p) => chunk[p] === 1);
   for (let p = set.first; p <= set.last; p++) if (chunk[p] === 1) return true;
@@ -159,7 +165,8 @@ export async function* chainPasses(
     let live: DigestSet | undefined;
     if (newest.manifest.liveDigests !== undefined) {
       const lists = liveLists.filter((l) => intersects(l.partitions, chunk));
-      live = new DigestSet(lists.reduce((n, l) => n + l.digests, 0));
+      // Sized for this chunk's share of each list (it grows if the share is uneven), not for the whole lists.
+      live = new DigestSet(lists.reduce((n, l) => n + chunkShare(l.partitions, chunk) * l.digests, 0));
       for (const list of lists) {
         await readDigestList(
           newest.store,

@@ -104,6 +104,8 @@ export interface RestoreOptions {
    * restore only writes, and such records, if the target holds them, stay.
    */
   applyDeletes?: boolean;
+  /** Digests a chain restore holds in memory per partition chunk (chain-restore.ts); default DEFAULT_CHAIN_DIGEST_BUDGET. */
+  chainDigestBudget?: number;
 }
 
 export interface RestoreDeps {
@@ -376,7 +378,11 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       }
     };
     if (!opts.indexesLast) await buildIndexes();
-    const passes = passesOf(chain, store, source, summary, { ...(deps.signal ? { signal: deps.signal } : {}), collectDeleted: opts.applyDeletes === true });
+    const passes = passesOf(chain, store, source, summary, {
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(opts.chainDigestBudget !== undefined ? { budget: opts.chainDigestBudget } : {}),
+      collectDeleted: opts.applyDeletes === true,
+    });
     await restoreRecords(cluster, passes, source, target, opts, summary, journal, deps);
     if (opts.indexesLast) await buildIndexes();
   } catch (err) {
@@ -400,7 +406,7 @@ async function* passesOf(
   store: ObjectStore,
   source: Source,
   summary: RestoreSummary,
-  opts: { signal?: AbortSignal; collectDeleted: boolean },
+  opts: { signal?: AbortSignal; budget?: number; collectDeleted: boolean },
 ): AsyncGenerator<Pass> {
   if (!chain) {
     yield { store, prefix: '', files: source.files, compress: source.compress, step: store.location };
