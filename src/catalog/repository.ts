@@ -14,7 +14,7 @@
  */
 import { AerobakError } from '../errors.js';
 import { StorageError } from '../storage/errors.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { ObjectStore, StoreOpener } from '../storage/types.js';
 
 export const REPOSITORY_MARKER = 'aerobak-repository.json';
 export const REPOSITORY_FORMAT = 'aerobak-repository';
@@ -42,8 +42,6 @@ export interface RepositoryPath {
   /** The backup's prefix relative to the root ('' is the root itself). */
   prefix: string;
 }
-
-type Open = (location: string, intent: OpenIntent) => Promise<ObjectStore>;
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(.*)$/i;
 
@@ -113,7 +111,7 @@ export async function ensureRepository(store: ObjectStore, now: Date, signal?: A
  * with prefix '') whose root has the marker. One stat per level, at most `maxDepth`
  * levels up; undefined if no ancestor is a repository.
  */
-export async function findRepository(location: string, open: Open, maxDepth = 16): Promise<RepositoryPath | undefined> {
+export async function findRepository(location: string, open: StoreOpener, maxDepth = 16): Promise<RepositoryPath | undefined> {
   const segments: string[] = [];
   let at: string | undefined = location;
   for (let depth = 0; at !== undefined && depth <= maxDepth; depth++) {

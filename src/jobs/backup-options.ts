@@ -3,7 +3,7 @@
  * `aerobak backup` parses its flags into), its dependencies, and its summary.
  */
 import type { ClusterOptions } from '../aerospike/cluster.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { StoreOpener } from '../storage/types.js';
 import type { SavedOptions } from './backup-state.js';
 import type { Compression } from './data-files.js';
 import type { BackupKind } from './manifest.js';
@@ -66,7 +66,7 @@ export interface BackupDeps {
   /** Notes for the person running the backup (destination, indexes found...). */
   note?: (message: string) => void;
   now?: () => Date;
-  openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore>;
+  openStore?: StoreOpener;
 }
 
 export interface BackupSummary {

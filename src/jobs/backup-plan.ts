@@ -11,7 +11,7 @@ import { formatEndpoint } from '../aerospike/connection.js';
 import { clusterClock, countObjects, listIndexes, readUdfs, truncateThresholds, type IndexDefinition, type UdfModule } from '../aerospike/metadata.js';
 import { AerobakError, NamespaceNotFoundError, UsageError } from '../errors.js';
 import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import type { BackupDeps, BackupOptions } from './backup-options.js';
 import { DEFAULT_COMPRESSION, requireCompression } from './compression.js';
 import { IncrementalError, incrementalSince, namedParent, newestParent, truncatedSince, type Parent } from './incremental.js';
@@ -67,7 +67,7 @@ export interface Plan {
   ranges: readonly PartitionRange[];
 }
 
-export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: Date, open: Open, deps: BackupDeps): Promise<Plan> {
+export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: Date, open: StoreOpener, deps: BackupDeps): Promise<Plan> {
   const note = deps.note ?? (() => undefined);
   const sets = opts.sets ?? [];
   const ranges = opts.partitions ?? ALL_PARTITIONS;
@@ -122,7 +122,7 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
 }
 
 /** The parent of an incremental, checked against truncates since it; undefined for a full. */
-async function chooseParent(opts: BackupOptions, repo: RepositoryPath | undefined, thresholds: Record<string, number>, open: Open, deps: BackupDeps): Promise<Parent | undefined> {
+async function chooseParent(opts: BackupOptions, repo: RepositoryPath | undefined, thresholds: Record<string, number>, open: StoreOpener, deps: BackupDeps): Promise<Parent | undefined> {
   const note = deps.note ?? (() => undefined);
   const sets = opts.sets ?? [];
   const scope = { namespace: opts.namespace, sets, bins: opts.bins ?? [] };
@@ -178,7 +178,7 @@ export async function resumableState(store: ObjectStore): Promise<BackupState> {
  * The plan of a backup resumed from its state: the saved options (given ones must
  * agree), and the destination cleaned of everything the state does not list.
  */
-export async function resumePlan(given: BackupOptions, location: string, open: Open, deps: BackupDeps): Promise<Plan> {
+export async function resumePlan(given: BackupOptions, location: string, open: StoreOpener, deps: BackupDeps): Promise<Plan> {
   const store = await open(location, 'write');
   const state = await resumableState(store);
   const saved = state.options;
@@ -233,13 +233,11 @@ export async function resumePlan(given: BackupOptions, location: string, open: O
   };
 }
 
-export type Open = (location: string, intent: OpenIntent) => Promise<ObjectStore>;
-
 /** The backup's location, and the repository it is in (made one first, for `repo`). */
 async function destination(
   opts: BackupOptions,
   started: Date,
-  open: (location: string, intent: OpenIntent) => Promise<ObjectStore>,
+  open: StoreOpener,
   signal: AbortSignal | undefined,
 ): Promise<{ location: string; repo: RepositoryPath | undefined }> {
   let location = opts.to ?? defaultBackupLocation(opts.namespace, started);

@@ -13,7 +13,7 @@
  */
 import { AerobakError } from '../errors.js';
 import { findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { BackupNotFoundError, IncompleteBackupError, backupLocation, readManifestAndHash, type Manifest } from './manifest.js';
 
 /** One backup of a chain. */
@@ -42,8 +42,6 @@ export class ChainError extends AerobakError {
   declare readonly code: ChainErrorCode;
 }
 
-type Open = (location: string, intent: OpenIntent) => Promise<ObjectStore>;
-
 /** Longest chain followed: a guard against a cycle that the checksums did not catch. */
 const MAX_LINKS = 10_000;
 
@@ -53,7 +51,7 @@ const MAX_LINKS = 10_000;
  * (its manifest's SHA-256 differs from what its child recorded), incomplete, or of
  * another namespace than its child.
  */
-export async function resolveChain(location: string, open: Open): Promise<ChainLink[]> {
+export async function resolveChain(location: string, open: StoreOpener): Promise<ChainLink[]> {
   const repo = await findRepository(location, open);
   const start = repo ? { store: repo.store, prefix: repo.prefix } : { store: await open(location, 'read'), prefix: '' };
   const first = await readManifestAndHash(start.store, start.prefix);
@@ -97,7 +95,7 @@ async function locateParent(
   child: ChainLink,
   parent: NonNullable<Manifest['parent']>,
   repo: RepositoryPath | undefined,
-  open: Open,
+  open: StoreOpener,
 ): Promise<{ store: ObjectStore; prefix: string; where: string }> {
   if (parent.path !== undefined) {
     if (!repo) {

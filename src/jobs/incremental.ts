@@ -15,10 +15,8 @@
  */
 import { AerobakError, UsageError } from '../errors.js';
 import { findRepository, type RepositoryPath } from '../catalog/repository.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { StoreOpener } from '../storage/types.js';
 import { backupLocation, readManifestAndHash, type Manifest, type ParentRef } from './manifest.js';
-
-type Open = (location: string, intent: OpenIntent) => Promise<ObjectStore>;
 
 /** The parent an incremental is made from. */
 export interface Parent {
@@ -65,7 +63,7 @@ function scopeProblem(m: Manifest, scope: IncrementalScope): string | undefined 
  * `child` is the repository the new backup goes into, if any: a parent in the same
  * repository is named by its path in it, any other by its absolute location.
  */
-export async function namedParent(location: string, scope: IncrementalScope, child: RepositoryPath | undefined, open: Open): Promise<Parent> {
+export async function namedParent(location: string, scope: IncrementalScope, child: RepositoryPath | undefined, open: StoreOpener): Promise<Parent> {
   const repo = await findRepository(location, open);
   const store = repo ? repo.store : await open(location, 'read');
   const prefix = repo ? repo.prefix : '';

@@ -5,7 +5,7 @@
  * manifest is then read for its counts.
  */
 import { openStore } from '../storage/index.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { StoreOpener } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
 import { MANIFEST_FILE, METADATA_FILE, backupLocation, readManifest, type BackupKind } from './manifest.js';
 
@@ -53,7 +53,7 @@ function split(key: string): { dir: string; name: string } {
 
 export async function listBackups(
   location: string,
-  deps: { signal?: AbortSignal; openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore> } = {},
+  deps: { signal?: AbortSignal; openStore?: StoreOpener } = {},
 ): Promise<BackupListing[]> {
   const store = await (deps.openStore ?? openStore)(location, 'read');
   const dirs = new Map<string, { manifest: boolean; dataFiles: number; bytes: number; namespace?: string }>();

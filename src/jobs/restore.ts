@@ -50,7 +50,7 @@ import { RowsReader } from '../avro/record-rows.js';
 import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import { openStore } from '../storage/index.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
 import { decompressor, requireCompression } from './compression.js';
 import { readDataFile, type Compression, type DataFileEntry } from './data-files.js';
@@ -112,7 +112,7 @@ export interface RestoreDeps {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   note?: (message: string) => void;
-  openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore>;
+  openStore?: StoreOpener;
   now?: () => Date;
 }
 
@@ -218,7 +218,7 @@ interface Pass {
 }
 
 /** The chain to restore, from a backup's location or, with `at`, from a repository. */
-async function chainToRestore(opts: RestoreOptions, open: (location: string, intent: OpenIntent) => Promise<ObjectStore>): Promise<ChainLink[]> {
+async function chainToRestore(opts: RestoreOptions, open: StoreOpener): Promise<ChainLink[]> {
   if (opts.at === undefined) return resolveChain(opts.from, open);
   const at = opts.at;
   const backups = (await listBackups(opts.from, { openStore: open })).filter((b) => b.status === 'complete');

@@ -10,7 +10,7 @@
 import type { ContainerPosition } from '../avro/errors.js';
 import { DigestListError, readDigestList, type DigestListErrorCode } from '../catalog/digest-list.js';
 import { openStore } from '../storage/index.js';
-import type { ObjectStore, OpenIntent } from '../storage/types.js';
+import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { ChainError, resolveChain, type ChainErrorCode } from './chain.js';
 import { requireCompression } from './compression.js';
 import { checkDataFile, objectKey, type DataFileErrorCode } from './data-files.js';
@@ -92,7 +92,7 @@ export interface VerifyOptions {
    * verified); without it only the backup itself is.
    */
   location?: string;
-  openStore?: (location: string, intent: OpenIntent) => Promise<ObjectStore>;
+  openStore?: StoreOpener;
 }
 
 export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {

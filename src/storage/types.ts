@@ -29,6 +29,12 @@ import type { Readable } from 'node:stream';
 /** What a caller means to do with a store; `open()` checks for that. */
 export type OpenIntent = 'read' | 'write';
 
+/**
+ * What opens the store of a location for an intent: openStore() (registry.ts), or a
+ * replacement a caller passes in (tests, the bench's throttled store).
+ */
+export type StoreOpener = (location: string, intent: OpenIntent) => Promise<ObjectStore>;
+
 /** A byte range of an object: `length` bytes from `offset` (to the end when `length` is absent). */
 export interface ByteRange {
   /** First byte, 0-based; a non-negative safe integer. */
