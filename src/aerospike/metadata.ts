@@ -29,6 +29,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfoCommandError } from '../errors.js';
+import { CITRUSLEAF_EPOCH_UNIX_S } from './types.js';
 import { infoError, parseKeyValues } from './wire/info.js';
 
 /** The narrow view of a cluster connection that metadata needs. */
@@ -305,9 +306,6 @@ export async function countObjects(port: InfoPort, namespace: string, sets: read
   return Math.round(total);
 }
 
-/** Seconds between the Unix epoch and the Aerospike ("citrusleaf") epoch, 2010-01-01T00:00:00Z. */
-const CITRUSLEAF_EPOCH_S = 1_262_304_000;
-
 /**
  * The cluster's own clock: the smallest `current_time` (seconds since 2010-01-01, the
  * clock records' last-update times come from) that the nodes report for `namespace`,
@@ -322,7 +320,7 @@ export async function clusterClock(port: InfoPort, namespace: string): Promise<D
     if (!Number.isSafeInteger(value) || value <= 0) return undefined;
     min = min === undefined ? value : Math.min(min, value);
   }
-  return min === undefined ? undefined : new Date((min + CITRUSLEAF_EPOCH_S) * 1000);
+  return min === undefined ? undefined : new Date((min + CITRUSLEAF_EPOCH_UNIX_S) * 1000);
 }
 
 /**

@@ -20,7 +20,8 @@
 import { createHash } from 'node:crypto';
 import { AerobakError } from '../errors.js';
 import type { ObjectStore } from '../storage/types.js';
-import { DIGEST_BYTES } from './digest-set.js';
+import { DIGEST_SIZE } from '../aerospike/scan-batch.js';
+import { partitionIdAt } from '../aerospike/wire/digest.js';
 
 export const DIGEST_LIST_MAGIC = Buffer.from('AEROBAKD', 'latin1');
 export const DIGEST_LIST_VERSION = 1;
@@ -75,12 +76,12 @@ export function digestListSection(partition: number, digests: string[]): Buffer 
   let unique = 0;
   for (let i = 0; i < digests.length; i++) if (i === 0 || digests[i] !== digests[i - 1]) digests[unique++] = digests[i]!;
   digests.length = unique;
-  const out = Buffer.allocUnsafe(PARTITION_HEADER_BYTES + unique * DIGEST_BYTES);
+  const out = Buffer.allocUnsafe(PARTITION_HEADER_BYTES + unique * DIGEST_SIZE);
   out.writeUInt32BE(partition, 0);
   out.writeUInt32BE(unique, 4);
   for (let i = 0; i < unique; i++) {
-    const written = out.write(digests[i]!, PARTITION_HEADER_BYTES + i * DIGEST_BYTES, DIGEST_BYTES, 'latin1');
-    if (written !== DIGEST_BYTES) throw new RangeError('a digest is not 20 bytes');
+    const written = out.write(digests[i]!, PARTITION_HEADER_BYTES + i * DIGEST_SIZE, DIGEST_SIZE, 'latin1');
+    if (written !== DIGEST_SIZE) throw new RangeError('a digest is not 20 bytes');
   }
   return out;
 }
@@ -109,7 +110,7 @@ export async function readDigestList(
   let partition = -1;
   let remaining = 0;
   let total = 0;
-  const previous = Buffer.alloc(DIGEST_BYTES);
+  const previous = Buffer.alloc(DIGEST_SIZE);
   let first = true;
   let take = false;
   let offset = 0;
@@ -142,20 +143,20 @@ export async function readDigestList(
         at += PARTITION_HEADER_BYTES;
         offset += PARTITION_HEADER_BYTES;
       } else {
-        if (pending.length - at < DIGEST_BYTES) break;
-        if (!first && previous.compare(pending, at, at + DIGEST_BYTES, 0, DIGEST_BYTES) >= 0) {
+        if (pending.length - at < DIGEST_SIZE) break;
+        if (!first && previous.compare(pending, at, at + DIGEST_SIZE, 0, DIGEST_SIZE) >= 0) {
           throw fail('DIGEST_LIST_CORRUPT', `digests of partition ${partition} are not in ascending order at byte ${offset}`);
         }
-        if (((pending[at]! | (pending[at + 1]! << 8)) & 0xfff) !== partition) {
+        if (partitionIdAt(pending, at) !== partition) {
           throw fail('DIGEST_LIST_CORRUPT', `a digest at byte ${offset} does not belong to partition ${partition}`);
         }
         if (take) onDigest(partition, pending, at);
-        pending.copy(previous, 0, at, at + DIGEST_BYTES);
+        pending.copy(previous, 0, at, at + DIGEST_SIZE);
         first = false;
         remaining--;
         total++;
-        at += DIGEST_BYTES;
-        offset += DIGEST_BYTES;
+        at += DIGEST_SIZE;
+        offset += DIGEST_SIZE;
       }
     }
     pending = at === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(at));

@@ -8,7 +8,7 @@
  * bytes 0-1 hold the partition id (12 bits) and are nearly constant within a partition.
  * The table doubles when it is 60 % full.
  */
-export const DIGEST_BYTES = 20;
+import { DIGEST_SIZE } from '../aerospike/scan-batch.js';
 
 const MIN_CAPACITY = 1024;
 const MAX_LOAD = 0.6;
@@ -22,7 +22,7 @@ export class DigestSet {
   constructor(expected = 0) {
     let capacity = MIN_CAPACITY;
     while (capacity * MAX_LOAD < expected) capacity *= 2;
-    this.#slots = new Uint8Array(capacity * DIGEST_BYTES);
+    this.#slots = new Uint8Array(capacity * DIGEST_SIZE);
     this.#used = new Uint8Array(capacity);
     this.#mask = capacity - 1;
   }
@@ -51,7 +51,7 @@ export class DigestSet {
       return this.add(src, at);
     }
     const slot = -found - 1;
-    this.#slots.set(src.subarray(at, at + DIGEST_BYTES), slot * DIGEST_BYTES);
+    this.#slots.set(src.subarray(at, at + DIGEST_SIZE), slot * DIGEST_SIZE);
     this.#used[slot] = 1;
     this.#size++;
     return true;
@@ -65,10 +65,10 @@ export class DigestSet {
     let i = (src[at + 4]! | (src[at + 5]! << 8) | (src[at + 6]! << 16) | (src[at + 7]! << 24)) & mask;
     for (;;) {
       if (used[i] === 0) return -i - 1;
-      const base = i * DIGEST_BYTES;
+      const base = i * DIGEST_SIZE;
       let k = 0;
-      while (k < DIGEST_BYTES && slots[base + k] === src[at + k]) k++;
-      if (k === DIGEST_BYTES) return i;
+      while (k < DIGEST_SIZE && slots[base + k] === src[at + k]) k++;
+      if (k === DIGEST_SIZE) return i;
       i = (i + 1) & mask;
     }
   }
@@ -77,10 +77,10 @@ export class DigestSet {
     const oldSlots = this.#slots;
     const oldUsed = this.#used;
     const capacity = (this.#mask + 1) * 2;
-    this.#slots = new Uint8Array(capacity * DIGEST_BYTES);
+    this.#slots = new Uint8Array(capacity * DIGEST_SIZE);
     this.#used = new Uint8Array(capacity);
     this.#mask = capacity - 1;
     this.#size = 0;
-    for (let i = 0; i < oldUsed.length; i++) if (oldUsed[i] === 1) this.add(oldSlots, i * DIGEST_BYTES);
+    for (let i = 0; i < oldUsed.length; i++) if (oldUsed[i] === 1) this.add(oldSlots, i * DIGEST_SIZE);
   }
 }

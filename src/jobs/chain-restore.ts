@@ -23,6 +23,7 @@
  * several chunks once per chunk (docs/format.md, "Restoring a chain").
  */
 import { PARTITION_COUNT } from '../aerospike/types.js';
+import { partitionIdAt } from '../aerospike/wire/digest.js';
 import { DigestSet } from '../catalog/digest-set.js';
 import { readDigestList, type DigestListEntry } from '../catalog/digest-list.js';
 import type { ChainLink } from './chain.js';
@@ -72,7 +73,7 @@ export class ChainFilter {
   ) {}
 
   keep(src: Buffer, at: number, setAt: number, setLength: number): boolean {
-    if (this.chunk[(src[at]! | (src[at + 1]! << 8)) & 0xfff] === 0) return false;
+    if (this.chunk[partitionIdAt(src, at)] === 0) return false;
     if (this.seen.has(src, at)) {
       this.superseded++;
       return false;

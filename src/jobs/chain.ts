@@ -114,7 +114,7 @@ async function locateParent(
   }
 }
 
-/** "full", or "incremental (3rd link)" for messages. */
+/** "a full backup", or "a chain of 3 backups (a full and 2 incrementals)", for messages. */
 export function describeChain(links: readonly ChainLink[]): string {
   return links.length === 1 ? 'a full backup' : `a chain of ${links.length} backups (a full and ${links.length - 1} incremental${links.length > 2 ? 's' : ''})`;
 }

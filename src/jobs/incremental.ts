@@ -13,6 +13,7 @@
  *   records disappear without anything a scan could see: the incremental cannot express
  *   it, so the backup refuses (or, when asked, takes a full backup instead).
  */
+import { CITRUSLEAF_EPOCH_UNIX_S } from '../aerospike/types.js';
 import { AerobakError, UsageError } from '../errors.js';
 import { findRepository, type RepositoryPath } from '../catalog/repository.js';
 import type { StoreOpener } from '../storage/types.js';
@@ -35,7 +36,7 @@ export interface IncrementalScope {
 
 /** An incremental that cannot be made; the message says why and what to do. */
 export class IncrementalError extends AerobakError {
-  constructor(code: 'INCREMENTAL_NO_PARENT' | 'INCREMENTAL_PARENT_UNUSABLE' | 'TRUNCATED_SINCE_PARENT', message: string) {
+  constructor(code: 'INCREMENTAL_PARENT_UNUSABLE' | 'TRUNCATED_SINCE_PARENT', message: string) {
     super('failed', code, message);
   }
 }
@@ -110,7 +111,7 @@ export function truncatedSince(parent: Parent, now: Record<string, number>, sets
   const before = parent.manifest.truncateThresholds!;
   const keys = sets.length > 0 ? ['', ...sets] : Object.keys(now);
   // A set the parent did not know: any truncate of it after the parent's scan started matters.
-  const parentStartMs = Date.parse(parent.manifest.clusterTime!) - Date.UTC(2010, 0, 1);
+  const parentStartMs = Date.parse(parent.manifest.clusterTime!) - CITRUSLEAF_EPOCH_UNIX_S * 1000;
   return keys.filter((k) => (now[k] ?? 0) > (before[k] ?? Math.min(parentStartMs, now[k] ?? 0)));
 }
 

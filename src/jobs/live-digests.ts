@@ -30,8 +30,6 @@ export interface LiveDigestOptions {
   perPartition: number;
   budget?: number;
   signal?: AbortSignal;
-  /** Called with the number of digests read so far, for progress. */
-  onDigests?: (n: number) => void;
 }
 
 /** Scans the group's partitions for digests and stores the list; returns its manifest entry. */
@@ -40,8 +38,7 @@ export async function writeLiveDigests(cluster: Cluster, store: ObjectStore, pre
   const perChunk = Math.max(1, Math.floor((opts.budget ?? DEFAULT_LIVE_DIGEST_BUDGET) / Math.max(1, opts.perPartition)));
   const hash = createHash('sha256');
   let size = 0;
-  /** Digests read by the scans, and stored (without duplicates). */
-  let digests = 0;
+  /** Digests stored (without duplicates). */
   let stored = 0;
   const emit = (bytes: Buffer): Buffer => {
     hash.update(bytes);
@@ -65,8 +62,6 @@ export async function writeLiveDigests(cluster: Cluster, store: ObjectStore, pre
         // A scan returns only the partitions it was asked for; anything else is a bug.
         if (list === undefined) throw new Error(`digest scan returned a record of partition ${partitionIdAt(record.digest, 0)}, not asked for`);
         list.push(record.digest.toString('latin1'));
-        digests++;
-        opts.onDigests?.(digests);
       }
       for (const id of ids) {
         const list = byPartition.get(id)!;
