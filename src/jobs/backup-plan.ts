@@ -62,8 +62,12 @@ export interface Plan {
   /** Index definitions and UDF modules saved (for the summary). */
   indexes: number;
   udfs: number;
-  /** Records of the namespace (or sets) by the cluster's counts, for the ETA and the digest chunks. */
-  objects: number;
+  /**
+   * Records of the namespace (or sets) by the cluster's counts, for the ETA and the
+   * digest chunks; counted before the first write of a new backup (setup, not data
+   * phase), and left to execute() for a resumed one.
+   */
+  objects: number | undefined;
   ranges: readonly PartitionRange[];
 }
 
@@ -212,14 +216,14 @@ export async function resumePlan(given: BackupOptions, location: string, open: S
   }
   const stale: string[] = [];
   for await (const o of store.list('', { signal: deps.signal })) if (!keep.has(o.key)) stale.push(o.key);
-  for (const key of stale) await store.delete(key);
+  if (store.capabilities.batchDelete) await store.deleteMany(stale);
+  else for (const key of stale) await store.delete(key);
   const abandoned = await store.removeUnfinished('');
   const sealed = state.groups.reduce((n, g) => n + g.files.length, 0);
   deps.note?.(
     `resuming the backup at ${store.location}: keeping ${sealed} sealed data file(s), removed ${stale.length} unfinished object(s)` +
       `${abandoned > 0 ? ` and aborted ${abandoned} unfinished upload(s)` : ''}`,
   );
-  const objects = state.groups.reduce((n, g) => n + g.files.reduce((m, f) => m + f.records, 0), 0);
   return {
     store,
     opts,
@@ -228,7 +232,7 @@ export async function resumePlan(given: BackupOptions, location: string, open: S
     since: state.parent ? new Date(state.parent.since) : undefined,
     indexes: state.metadata?.indexes ?? 0,
     udfs: state.metadata?.udfs ?? 0,
-    objects,
+    objects: undefined,
     ranges: opts.partitions ?? ALL_PARTITIONS,
   };
 }

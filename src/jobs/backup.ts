@@ -135,7 +135,7 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
   const { store, opts, state } = plan;
   const writer = new StateWriter(store, '', state, deps.signal);
   await writer.save();
-  const objects = plan.objects > 0 ? plan.objects : await countObjects(cluster, opts.namespace, opts.sets ?? []);
+  const objects = plan.objects ?? (await countObjects(cluster, opts.namespace, opts.sets ?? []));
   const ids = partitionIds(plan.ranges);
   const estimate = Math.round((objects * ids.length) / PARTITION_COUNT);
   const about = await cluster.info(['build', 'cluster-name']);
