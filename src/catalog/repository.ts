@@ -14,6 +14,7 @@
  */
 import { AerobakError } from '../errors.js';
 import { StorageError } from '../storage/errors.js';
+import { readAll } from '../storage/read-all.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 
 export const REPOSITORY_MARKER = 'aerobak-repository.json';
@@ -74,11 +75,10 @@ export function baseName(location: string): string {
 /** Reads the marker at the store's root: undefined if there is none; throws if it is not valid. */
 export async function readRepositoryMarker(store: ObjectStore): Promise<RepositoryMarker | undefined> {
   if ((await store.stat(REPOSITORY_MARKER)) === null) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const c of await store.read(REPOSITORY_MARKER)) chunks.push(c as Buffer);
+  const bytes = await readAll(await store.read(REPOSITORY_MARKER));
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new RepositoryMarkerError(store.location, 'is not valid JSON');
   }

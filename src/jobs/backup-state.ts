@@ -18,6 +18,7 @@
  */
 import { AerobakError, UsageError } from '../errors.js';
 import type { DigestListEntry } from '../catalog/digest-list.js';
+import { readAll } from '../storage/read-all.js';
 import type { ObjectStore } from '../storage/types.js';
 import { objectKey, type Compression, type DataFileEntry } from './data-files.js';
 import type { MetadataFileEntry, ParentRef } from './manifest.js';
@@ -119,11 +120,10 @@ export async function readBackupState(store: ObjectStore, prefix: string): Promi
       `${store.location} has no ${BACKUP_STATE_FILE}: there is no interrupted backup to resume there (none was started, it stopped before its first save, or an aerobak without resume made it); delete what is there and back up again`,
     );
   }
-  const chunks: Buffer[] = [];
-  for await (const c of await store.read(key)) chunks.push(c as Buffer);
+  const bytes = await readAll(await store.read(key));
   let s: BackupState;
   try {
-    s = JSON.parse(Buffer.concat(chunks).toString('utf8')) as BackupState;
+    s = JSON.parse(bytes.toString('utf8')) as BackupState;
   } catch (error) {
     throw new ResumeError('RESUME_STATE_CORRUPT', `${store.location}/${BACKUP_STATE_FILE} is not valid JSON: ${(error as Error).message}`);
   }

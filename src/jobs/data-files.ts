@@ -163,6 +163,11 @@ class Meter extends Transform {
   }
 }
 
+/** A Writable that drops what it is given: the end of a chain read only for its checks or side effects. */
+export function discard(): Writable {
+  return new Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
+}
+
 /** Blocks a data file may have written but not yet taken by the compressor (or the meter): encoding runs ahead of compression by this much. */
 const MAX_BLOCKS_IN_FLIGHT = 3;
 
@@ -672,7 +677,7 @@ export interface DataFileCheck {
 
 async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   const meter = new Meter();
-  await pipeline(await store.read(key), meter, new Writable({ write: (_chunk, _encoding, callback) => callback() }), { signal });
+  await pipeline(await store.read(key), meter, discard(), { signal });
   return { size: meter.bytes, sha256: meter.sha256() };
 }
 
@@ -699,11 +704,10 @@ export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFile
   const meter = new Meter();
   // The rows' namespace does not matter: they are dropped.
   const decoder = new ContainerDecoder(RECORD_CODEC, { blocks: new RowsReader('') });
-  const drop = new Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
   let measured: { size: number; sha256: string };
   try {
     const source = await readStored(store, key, where, entry);
-    await pipeline([...decodeChain(source, meter, opts.compress, decoder), drop], { signal: opts.signal });
+    await pipeline([...decodeChain(source, meter, opts.compress, decoder), discard()], { signal: opts.signal });
     measured = { size: meter.bytes, sha256: meter.sha256() };
   } catch (error) {
     const failure = readFailure(error, opts.compress, entry.name, where, meter);

@@ -25,6 +25,7 @@ import { METADATA_CODEC, type BackupMetadata } from '../avro/metadata-codec.js';
 import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
 import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
+import { readAll } from '../storage/read-all.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { DigestListEntry } from '../catalog/digest-list.js';
 import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type PartitionSet } from './data-files.js';
@@ -225,12 +226,6 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 
 async function* singleChunk(bytes: Buffer): AsyncGenerator<Buffer> {
   yield bytes;
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** A reason why `v` is not a valid manifest (path.to.field: what is wrong), thrown as a string. */

@@ -23,7 +23,7 @@
  * sent), failed. A failure aborts the restore, unless its result code is listed in
  * `ignoreCodes`: such records are skipped and counted.
  */
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { WireRows } from '../aerospike/batch-request.js';
@@ -53,7 +53,7 @@ import { openStore } from '../storage/index.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
 import { decompressor, requireCompression } from './compression.js';
-import { readDataFile, type Compression, type DataFileEntry } from './data-files.js';
+import { discard, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
 import { describeChain, resolveChain, type ChainLink } from './chain.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
 import { listBackups, type BackupListing } from './list.js';
@@ -492,7 +492,7 @@ async function restoreRecords(
         summary.resumedRecords += entry?.records ?? 0;
         // A chain's newer links decide what older ones may write: their files are still
         // read (not written) so that the records they hold are known as seen.
-        if (filter && entry) await pipeline(readDataFile({ store, prefix, entry, compress, signal }, rows), new Discard(), { signal });
+        if (filter && entry) await pipeline(readDataFile({ store, prefix, entry, compress, signal }, rows), discard(), { signal });
         bytesRead += next.size;
         continue;
       }
@@ -563,17 +563,6 @@ async function deleteInTarget(cluster: Cluster, target: string, records: Readonl
   const rows = records.map((r): RawRecord => ({ namespace: target, set: r.set, digest: r.digest, generation: 0, voidTime: 0, bins: [] }));
   await pipeline(Readable.from(rows), writer, { signal });
   if (failure) throw new RecordWriteError(failure.record, failure.resultCode);
-}
-
-/** Drops what it is given: the end of a pipeline that is read only for its side effects. */
-class Discard extends Writable {
-  constructor() {
-    super({ objectMode: true });
-  }
-
-  override _write(_chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    callback();
-  }
 }
 
 /**
