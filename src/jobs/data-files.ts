@@ -306,7 +306,7 @@ export interface DataFileSinkOptions {
   /**
    * Called when a file is stored, before the next one is started, with its entry and, for
    * each partition with records in the file, the digest of its last record in scan order
-   * (`last[id]` is a 20-byte view or undefined): what a resumable backup persists. The
+   * (`last[id]` is a 20-byte copy, or undefined): what a resumable backup persists. The
    * sink waits for the returned promise.
    */
   onSealed?: (entry: DataFileEntry, last: ReadonlyArray<Buffer | undefined>) => Promise<void>;
@@ -400,8 +400,8 @@ export class DataFileSink extends Writable {
       return;
     }
     try {
-      this.#checkScope(chunk.digest, 0);
-      this.#blockLast?.note(chunk.digest, 0);
+      const pid = this.#checkScope(chunk.digest, 0);
+      this.#blockLast?.note(pid, chunk.digest, 0);
       this.#writer.append(chunk);
     } catch (error) {
       return callback(error as Error);
@@ -414,21 +414,21 @@ export class DataFileSink extends Writable {
     const { body, offsets, digests, count } = batch;
     const writer = this.#writer;
     for (let i = 0; i < count; i++) {
-      this.#checkScope(body, digests[i]!);
-      this.#blockLast?.note(body, digests[i]!);
+      const pid = this.#checkScope(body, digests[i]!);
+      this.#blockLast?.note(pid, body, digests[i]!);
       writer.appendFrom(this.#encoder, body, offsets[i]!);
       if (writer.pendingBytes >= this.#blockBytes) await this.#emitBlock();
     }
   }
 
-  /** Notes the partition of the digest at buf[from], or throws if it is outside the declared ones. */
-  #checkScope(buf: Buffer, from: number): void {
+  /** Notes the partition of the digest at buf[from] and returns it, or throws if it is outside the declared ones. */
+  #checkScope(buf: Buffer, from: number): number {
     const pid = partitionIdAt(buf, from);
     if (!this.#scope) {
       this.#blockPartitions[pid] = 1;
-      return;
+      return pid;
     }
-    if (this.#scope[pid]) return;
+    if (this.#scope[pid]) return pid;
     throw new DataFileError(
       'DATA_FILE_PARTITION_OUT_OF_SCOPE',
       this.#file?.name ?? dataFileName(this.#baseName, this.#seq, this.#compress),
@@ -500,8 +500,8 @@ class LastDigests {
   readonly #bytes = Buffer.alloc(PARTITION_COUNT * DIGEST_SIZE);
   readonly #has = new Uint8Array(PARTITION_COUNT);
 
-  note(buf: Buffer, from: number): void {
-    const pid = partitionIdAt(buf, from);
+  /** The record in partition `pid` whose digest is at buf[from] is the latest seen of its partition. */
+  note(pid: number, buf: Buffer, from: number): void {
     buf.copy(this.#bytes, pid * DIGEST_SIZE, from, from + DIGEST_SIZE);
     this.#has[pid] = 1;
   }
