@@ -56,3 +56,18 @@ export async function deleteInBatches(keys: readonly string[], { batchSize, conc
   const remaining = failures.length + unique.length - settled;
   throw new StorageError(first.error.code, `${first.error.message} (${remaining} of ${unique.length} keys may remain)`, { cause: first.error });
 }
+
+/**
+ * deleteMany() for a backend without a batch API: `deleteOne` (idempotent, missing keys
+ * succeed) for each key, `concurrency` at a time, with deleteInBatches' checks and report.
+ */
+export function deleteEach(keys: readonly string[], concurrency: number, deleteOne: (key: string) => Promise<void>): Promise<void> {
+  return deleteInBatches(keys, {
+    batchSize: 1,
+    concurrency,
+    deleteBatch: async ([key]) => {
+      await deleteOne(key!);
+      return [];
+    },
+  });
+}

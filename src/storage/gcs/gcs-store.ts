@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { deleteInBatches } from '../delete-many.js';
+import { deleteEach } from '../delete-many.js';
 import { StorageError, checkAborted, isAbortError } from '../errors.js';
 import { checkKey, checkPrefix, checkRange, objectName } from '../keys.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
@@ -206,13 +206,6 @@ export class GcsStore implements ObjectStore {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
-    await deleteInBatches(keys, {
-      batchSize: 1,
-      concurrency: DELETE_CONCURRENCY,
-      deleteBatch: async ([key]) => {
-        await this.delete(key!);
-        return [];
-      },
-    });
+    await deleteEach(keys, DELETE_CONCURRENCY, (key) => this.delete(key));
   }
 }

@@ -15,7 +15,7 @@ import { access, link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, wr
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { deleteInBatches } from '../delete-many.js';
+import { deleteEach } from '../delete-many.js';
 import { StorageError, checkAborted, messageOf } from '../errors.js';
 import { TEMP_FILE_MARKER, checkKey, checkPrefix, checkRange } from '../keys.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
@@ -151,14 +151,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
-    await deleteInBatches(keys, {
-      batchSize: 1,
-      concurrency: DELETE_CONCURRENCY,
-      deleteBatch: async ([key]) => {
-        await this.delete(key!);
-        return [];
-      },
-    });
+    await deleteEach(keys, DELETE_CONCURRENCY, (key) => this.delete(key));
   }
 
   async removeUnfinished(prefix: string): Promise<number> {

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { StorageError, checkAborted } from '../errors.js';
 import { checkKey, checkPrefix, checkRange, objectName } from '../keys.js';
-import { deleteInBatches } from '../delete-many.js';
+import { deleteEach } from '../delete-many.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpenIntent, WriteOptions, ByteSource, StoreCapabilities } from '../types.js';
 import { WriteSource, readCreateSource } from '../write-source.js';
 
@@ -92,13 +92,8 @@ export class MemoryStore implements ObjectStore {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
-    await deleteInBatches(keys, {
-      batchSize: 1,
-      concurrency: 1,
-      deleteBatch: async ([key]) => {
-        this.#objects.delete(this.root + key!);
-        return [];
-      },
+    await deleteEach(keys, 1, async (key) => {
+      this.#objects.delete(this.root + key);
     });
   }
 }
