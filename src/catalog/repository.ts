@@ -14,7 +14,7 @@
  */
 import { AerobakError } from '../errors.js';
 import { StorageError } from '../storage/errors.js';
-import { readAll } from '../storage/read-all.js';
+import { readAll } from '../storage/small-objects.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 
 export const REPOSITORY_MARKER = 'aerobak-repository.json';

@@ -11,6 +11,7 @@ import { formatEndpoint } from '../aerospike/connection.js';
 import { clusterClock, countObjects, listIndexes, readUdfs, truncateThresholds, type IndexDefinition, type UdfModule } from '../aerospike/metadata.js';
 import { AerobakError, NamespaceNotFoundError, UsageError } from '../errors.js';
 import { ensureRepository, findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
+import { firstKey } from '../storage/small-objects.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import type { BackupDeps, BackupOptions } from './backup-options.js';
 import { DEFAULT_COMPRESSION, requireCompression } from './compression.js';
@@ -85,9 +86,8 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
     throw new UsageError(`--incremental looks for its parent in a repository: give --repo, or a --to inside one (${location} is in none), or name the parent with --incremental-from`);
   }
   const store = await open(location, 'write');
-  for await (const existing of store.list('', { signal: deps.signal })) {
-    throw new DestinationNotEmptyError(store.location, existing.key);
-  }
+  const existing = await firstKey(store, '', { signal: deps.signal });
+  if (existing !== undefined) throw new DestinationNotEmptyError(store.location, existing);
 
   // The cluster's clock and truncation thresholds before the scan starts: what an
   // incremental of this backup starts from, and checks truncates against.
@@ -261,12 +261,7 @@ async function destination(
 async function freeName(store: ObjectStore, name: string, signal: AbortSignal | undefined): Promise<string> {
   for (let n = 1; ; n++) {
     const candidate = n === 1 ? name : `${name}-${n}`;
-    let used = false;
-    for await (const _ of store.list(`${candidate}/`, { signal })) {
-      used = true;
-      break;
-    }
-    if (!used) return candidate;
+    if ((await firstKey(store, `${candidate}/`, signal ? { signal } : {})) === undefined) return candidate;
   }
 }
 

@@ -18,7 +18,7 @@
  */
 import { AerobakError, UsageError } from '../errors.js';
 import type { DigestListEntry } from '../catalog/digest-list.js';
-import { readAll } from '../storage/read-all.js';
+import { readAll } from '../storage/small-objects.js';
 import type { ObjectStore } from '../storage/types.js';
 import { objectKey, type Compression, type DataFileEntry } from './data-files.js';
 import type { MetadataFileEntry, ParentRef } from './manifest.js';

@@ -25,7 +25,7 @@ import { METADATA_CODEC, type BackupMetadata } from '../avro/metadata-codec.js';
 import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
 import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
-import { readAll } from '../storage/read-all.js';
+import { firstKey, readAll } from '../storage/small-objects.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { DigestListEntry } from '../catalog/digest-list.js';
 import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type PartitionSet } from './data-files.js';
@@ -456,11 +456,7 @@ export async function readManifest(store: ObjectStore, prefix: string, onBytes?:
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'NOT_FOUND') throw error;
     const p = prefix.replace(/\/+$/, '');
-    let stored = false;
-    for await (const _ of store.list(p === '' ? '' : `${p}/`)) {
-      stored = true;
-      break;
-    }
+    const stored = (await firstKey(store, p === '' ? '' : `${p}/`)) !== undefined;
     throw stored ? new IncompleteBackupError(location) : new BackupNotFoundError(location);
   }
   const raw = await readAll(stream);

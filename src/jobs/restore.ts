@@ -217,19 +217,21 @@ interface Pass {
   step: string;
 }
 
+type CompleteListing = Extract<BackupListing, { status: 'complete' }>;
+
 /** The chain to restore, from a backup's location or, with `at`, from a repository. */
 async function chainToRestore(opts: RestoreOptions, open: StoreOpener): Promise<ChainLink[]> {
   if (opts.at === undefined) return resolveChain(opts.from, open);
   const at = opts.at;
-  const backups = (await listBackups(opts.from, { openStore: open })).filter((b) => b.status === 'complete');
-  const namespaces = [...new Set(backups.map((b) => (b.status === 'complete' ? b.namespace : '')))];
+  const backups = (await listBackups(opts.from, { openStore: open })).filter((b): b is CompleteListing => b.status === 'complete');
+  const namespaces = [...new Set(backups.map((b) => b.namespace))];
   const mapped = [...(opts.namespaceMap ?? new Map<string, string>()).keys()];
   if (mapped.length === 0 && namespaces.length > 1) {
     throw new UsageError(`the repository ${opts.from} holds backups of namespaces ${namespaces.join(', ')}: say which with -n SRC:DST`);
   }
   const namespace = mapped[0] ?? namespaces[0];
   const candidates = backups
-    .filter((b): b is Extract<BackupListing, { status: 'complete' }> => b.status === 'complete' && b.namespace === namespace && Date.parse(b.finishedAt) <= at.getTime())
+    .filter((b) => b.namespace === namespace && Date.parse(b.finishedAt) <= at.getTime())
     .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
   const chosen = candidates.at(-1);
   if (!chosen) {

@@ -4,7 +4,7 @@
  * the contract). Backends are reached through the registry only.
  */
 export { createStore, openStore, type StoreOptions } from './registry.js';
-export { readAll } from './read-all.js';
+export { firstKey, readAll } from './small-objects.js';
 export type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, StoreCapabilities, StoreOpener, WriteOptions } from './types.js';
 export { CREATE_MAX_BYTES } from './types.js';
 export { StorageError, isAbortError, type StorageErrorCode } from './errors.js';
