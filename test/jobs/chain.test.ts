@@ -20,7 +20,7 @@ import { runRestore, type RestoreOptions } from '../../src/jobs/restore.js';
 import { verifyBackup } from '../../src/jobs/verify.js';
 import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { connectWire, expectSameRecords, goldenRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { connectWire, expectSameRecords, goldenRecords, record, scanSets, tearDown, truncateSets, writeRaw } from './support.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -36,15 +36,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'aerobak-chain-'));
 });
 
-afterAll(async () => {
-  if (client) {
-    for (const ns of ['test', 'bar']) await truncateSets(client, ns, sets);
-    await client.close();
-  }
-  await wire?.close();
-  await cluster?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => tearDown({ client, wire, cluster, tmp, sets: sets }));
 
 const backup = (more: Partial<BackupOptions>) =>
   runBackup({ cluster: { hosts: cluster.hosts }, namespace: 'test', noUdfs: true, noIndexes: true, parallel: 3, fileSizeBytes: 4096, ...more } as BackupOptions);

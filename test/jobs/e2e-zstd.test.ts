@@ -5,7 +5,7 @@
  * identical records, with the manifest and with --force from the file names alone; a
  * flipped byte is reported by verify and stops restore, both naming the file.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,7 +19,7 @@ import { runRestore } from '../../src/jobs/restore.js';
 import { verifyBackup } from '../../src/jobs/verify.js';
 import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { connectWire, expectSameRecords, goldenRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { connectWire, expectSameRecords, goldenRecords, record, scanSets, tearDown, truncateSets, writeRaw } from './support.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -38,15 +38,7 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  if (client) {
-    for (const ns of ['test', 'bar']) await truncateSets(client, ns, [set]);
-    await client.close();
-  }
-  await wire?.close();
-  await cluster?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => tearDown({ client, wire, cluster, tmp, sets: [set] }));
 
 /** Runs an aerobak command in-process; resolves with its exit code and output. */
 async function aerobak(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

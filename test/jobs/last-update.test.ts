@@ -4,7 +4,7 @@
  * and stays null. Records that hold none of the listed bins stay out of the backup, as
  * they do without the last-update op.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Aerospike from 'aerospike';
@@ -15,7 +15,7 @@ import { allBuildsAtLeast } from '../../src/aerospike/metadata.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import { runRestore } from '../../src/jobs/restore.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { backupRecords, connectWire, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { backupRecords, connectWire, record, scanSets, tearDown, truncateSets, writeRaw } from './support.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -39,15 +39,7 @@ beforeAll(async () => {
   writtenTo = BigInt(Date.now() + 1000) * 1_000_000n;
 });
 
-afterAll(async () => {
-  if (client) {
-    for (const ns of ['test', 'bar']) await truncateSets(client, ns, [set]);
-    await client.close();
-  }
-  await wire?.close();
-  await cluster?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => tearDown({ client, wire, cluster, tmp, sets: [set] }));
 
 const records = async (dir: string): Promise<RawRecord[]> => (await backupRecords(dir)).map((r) => r.record);
 

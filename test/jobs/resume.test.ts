@@ -8,7 +8,7 @@
  * handler can see); many small files and a rate limit make every kill point land.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import { readManifest } from '../../src/jobs/manifest.js';
 import { runRestore } from '../../src/jobs/restore.js';
 import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { backupRecords, connectWire, expectSameRecords, record, scanSets, truncateSets, writeRaw } from './support.js';
+import { backupRecords, connectWire, expectSameRecords, record, scanSets, tearDown, truncateSets, writeRaw } from './support.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const COUNT = 3000;
@@ -43,15 +43,7 @@ beforeAll(async () => {
   source = await scanSets(wire, 'test', [set]);
 });
 
-afterAll(async () => {
-  if (client) {
-    for (const ns of ['test', 'bar']) await truncateSets(client, ns, [set]);
-    await client.close();
-  }
-  await wire?.close();
-  await cluster?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => tearDown({ client, wire, cluster, tmp, sets: [set] }));
 
 async function readState(dir: string): Promise<BackupState | undefined> {
   try {

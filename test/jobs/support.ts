@@ -4,6 +4,7 @@
  * golden records of the captures under a set of our own, and hand-made backups for
  * restore tests that need exact inputs (an expired record, a bin the server refuses).
  */
+import { rm } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Aerospike from 'aerospike';
@@ -175,4 +176,19 @@ export async function backupRecords(location: string): Promise<Array<{ file: str
     ]);
   }
   return out;
+}
+
+/**
+ * The end of a job test file: truncates `sets` in test and bar (a shared cluster keeps
+ * nothing of the run), closes the official and the wire clients, stops the cluster and
+ * removes the scratch directory. Each part may be missing (a beforeAll that failed half-way).
+ */
+export async function tearDown(parts: { client?: Aerospike.Client; wire?: Cluster; cluster?: TestCluster; tmp?: string; sets: readonly string[] }): Promise<void> {
+  if (parts.client) {
+    for (const ns of ['test', 'bar']) await truncateSets(parts.client, ns, [...parts.sets]);
+    await parts.client.close();
+  }
+  await parts.wire?.close();
+  await parts.cluster?.stop();
+  if (parts.tmp) await rm(parts.tmp, { recursive: true, force: true });
 }
