@@ -35,3 +35,14 @@ export function avroType(schema: unknown): avro.Type {
     typeHook: (s) => (isLongSchema(s) ? BIGINT_LONG : undefined),
   });
 }
+
+/**
+ * Parses a schema with bigint longs and unions left unwrapped (null or the value): for
+ * export files, whose unions are all a null and one other branch.
+ */
+export function avroTypeUnwrapped(schema: unknown): avro.Type {
+  return avro.Type.forSchema(schema as avro.Schema, {
+    wrapUnions: false,
+    typeHook: (s) => (isLongSchema(s) ? BIGINT_LONG : undefined),
+  });
+}

@@ -9,20 +9,21 @@ import { AerobakError, ExitCode, exitCodeOf } from '../errors.js';
 import { StorageError, isAbortError } from '../storage/errors.js';
 import { backupCommand } from './backup.js';
 import type { CliCommand, CliContext } from './command.js';
+import { exportCommand } from './export.js';
 import { listCommand } from './list.js';
 import { renderHelp } from './options.js';
 import { jsonLine } from './output.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 
-export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand];
+export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand];
 
 export function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     'Usage: aerobak <command> [options]',
     '',
-    'Lossless backup and restore for Aerospike: every bin keeps its exact particle type and bytes;',
+    'Lossless backup, restore and export for Aerospike: every bin keeps its exact particle type and bytes;',
     'backups go to a local directory, S3 (s3://bucket/prefix) or Google Cloud Storage (gs://bucket/prefix).',
     '',
     'Commands:',
@@ -36,6 +37,7 @@ export function topLevelHelp(): string {
     '  aerobak list                            # backups under ./aerobak-backups',
     '  aerobak verify ./aerobak-backups/test-20260124T101500Z',
     '  aerobak restore --from ./aerobak-backups/test-20260124T101500Z -n test:bar',
+    '  aerobak export --from ./aerobak-backups/test-20260124T101500Z --to ./lake/test   # Parquet tables',
     '',
   ].join('\n');
 }

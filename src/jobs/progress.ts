@@ -13,7 +13,7 @@ export interface ProgressCounters {
 }
 
 export interface ProgressView extends ProgressCounters {
-  phase: 'backup' | 'restore';
+  phase: 'backup' | 'restore' | 'export';
   /** Expected number of records, when known (backup: from the cluster's object counts; restore: from the manifest). */
   totalRecords?: number;
   elapsedMs: number;
@@ -36,7 +36,7 @@ export class ProgressMeter {
   readonly #start: number;
 
   constructor(
-    readonly phase: 'backup' | 'restore',
+    readonly phase: 'backup' | 'restore' | 'export',
     readonly totalRecords: number | undefined,
     private readonly now: () => number = Date.now,
   ) {

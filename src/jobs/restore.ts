@@ -55,8 +55,8 @@ import { parseDataFileName } from './backup.js';
 import { decompressor, requireCompression } from './compression.js';
 import { discard, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
 import { describeChain, resolveChain, type ChainLink } from './chain.js';
+import { chainAt } from './chain-at.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
-import { listBackups, type BackupListing } from './list.js';
 import { RestoreJournal, defaultJournalPath, journalId } from './restore-journal.js';
 import { IncompleteBackupError, readMetadata, type BackupMetadata, type Manifest } from './manifest.js';
 import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
@@ -217,27 +217,10 @@ interface Pass {
   step: string;
 }
 
-type CompleteListing = Extract<BackupListing, { status: 'complete' }>;
-
 /** The chain to restore, from a backup's location or, with `at`, from a repository. */
 async function chainToRestore(opts: RestoreOptions, open: StoreOpener): Promise<ChainLink[]> {
   if (opts.at === undefined) return resolveChain(opts.from, open);
-  const at = opts.at;
-  const backups = (await listBackups(opts.from, { openStore: open })).filter((b): b is CompleteListing => b.status === 'complete');
-  const namespaces = [...new Set(backups.map((b) => b.namespace))];
-  const mapped = [...(opts.namespaceMap ?? new Map<string, string>()).keys()];
-  if (mapped.length === 0 && namespaces.length > 1) {
-    throw new UsageError(`the repository ${opts.from} holds backups of namespaces ${namespaces.join(', ')}: say which with -n SRC:DST`);
-  }
-  const namespace = mapped[0] ?? namespaces[0];
-  const candidates = backups
-    .filter((b) => b.namespace === namespace && Date.parse(b.finishedAt) <= at.getTime())
-    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
-  const chosen = candidates.at(-1);
-  if (!chosen) {
-    throw new AerobakError('failed', 'NO_BACKUP_AT_TIME', `the repository ${opts.from} has no complete backup of namespace ${namespace ?? '(none)'} that finished at or before ${at.toISOString()}`);
-  }
-  return resolveChain(chosen.location, open);
+  return chainAt(opts.from, opts.at, [...(opts.namespaceMap ?? new Map<string, string>()).keys()][0], open, '-n SRC:DST');
 }
 
 /** The data files of a backup that has no manifest, found by listing it (restore --force). */

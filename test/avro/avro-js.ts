@@ -31,7 +31,7 @@ const bigintLong = types.LongType.using({
 });
 
 /** avro-js parse options reading every long as a bigint (fresh each time: avro-js keeps its type registry in them). */
-const bigintLongs = () => ({
+export const bigintLongs = () => ({
   typeHook: (schema: unknown) =>
     schema === 'long' || (typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'long') ? bigintLong : undefined,
 });

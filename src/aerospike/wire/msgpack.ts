@@ -67,8 +67,12 @@ export class MsgpackError extends Error {
 
 // ---------------------------------------------------------------------------- decode
 
-export function unpack(buf: Buffer): MsgValue {
-  const r = new Unpacker(buf);
+/**
+ * Decodes one msgpack value. With `exactIntegers`, every integer comes back as a bigint,
+ * so a number is always a float: what export needs to tell 1 from 1.0.
+ */
+export function unpack(buf: Buffer, exactIntegers = false): MsgValue {
+  const r = new Unpacker(buf, exactIntegers);
   const v = r.read();
   if (r.offset !== buf.length) throw new MsgpackError(`${buf.length - r.offset} bytes left after the msgpack value`);
   return v;
@@ -76,7 +80,15 @@ export function unpack(buf: Buffer): MsgValue {
 
 export class Unpacker {
   offset = 0;
-  constructor(private readonly buf: Buffer) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly exactIntegers = false,
+  ) {}
+
+  /** An integer of up to 32 bits, as the caller asked for it. */
+  private small(v: number): number | bigint {
+    return this.exactIntegers ? BigInt(v) : v;
+  }
 
   private need(n: number): void {
     if (this.offset + n > this.buf.length) throw new MsgpackError(`msgpack value truncated at byte ${this.offset}`);
@@ -109,6 +121,7 @@ export class Unpacker {
   }
 
   private int(v: bigint): number | bigint {
+    if (this.exactIntegers) return v;
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
 
@@ -164,8 +177,8 @@ export class Unpacker {
 
   read(): MsgValue {
     const b = this.u8();
-    if (b <= 0x7f) return b;
-    if (b >= 0xe0) return b - 0x100;
+    if (b <= 0x7f) return this.small(b);
+    if (b >= 0xe0) return this.small(b - 0x100);
     if (b >= 0x80 && b <= 0x8f) return this.map(b & 0x0f);
     if (b >= 0x90 && b <= 0x9f) return this.array(b & 0x0f);
     if (b >= 0xa0 && b <= 0xbf) return this.str(b & 0x1f);
@@ -201,11 +214,11 @@ export class Unpacker {
         return v;
       }
       case 0xcc:
-        return this.u8();
+        return this.small(this.u8());
       case 0xcd:
-        return this.u16();
+        return this.small(this.u16());
       case 0xce:
-        return this.u32();
+        return this.small(this.u32());
       case 0xcf: {
         this.need(8);
         const v = this.buf.readBigUInt64BE(this.offset);
@@ -214,19 +227,19 @@ export class Unpacker {
       }
       case 0xd0: {
         this.need(1);
-        return this.buf.readInt8(this.offset++);
+        return this.small(this.buf.readInt8(this.offset++));
       }
       case 0xd1: {
         this.need(2);
         const v = this.buf.readInt16BE(this.offset);
         this.offset += 2;
-        return v;
+        return this.small(v);
       }
       case 0xd2: {
         this.need(4);
         const v = this.buf.readInt32BE(this.offset);
         this.offset += 4;
-        return v;
+        return this.small(v);
       }
       case 0xd3: {
         this.need(8);

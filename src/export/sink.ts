@@ -1,0 +1,207 @@
+/**
+ * The export sink: RawRecords in, table files out, laid out as Hive partitions
+ * (layout.ts). One sink per source lane (a scan group, a reader of backup files); all
+ * lanes share the sets' columns (ExportTables), so a column has one type in every file
+ * of the export.
+ *
+ *   record ─> its set's RowBuffer ─(row group full, or the lane's buffers over budget)─>
+ *   the set's open file (one row group / Avro blocks) ─(file at target size)─> sealed
+ *
+ * Memory: a lane buffers at most `bufferBytes` of cells across its sets; when a set's
+ * buffer reaches `rowGroupBytes`, or all of them together pass `bufferBytes`, the biggest
+ * is written out. An open file holds one encoded row group at a time.
+ *
+ * A file's columns are the set's columns when its first rows are written. Rows that
+ * carry a column the open file lacks (the set gained one since) are written to a new
+ * file, so every file's schema holds all of its rows, and later files only add columns.
+ */
+import { Writable } from 'node:stream';
+import type { RawRecord } from '../aerospike/types.js';
+import { AerobakError } from '../errors.js';
+import type { ObjectStore } from '../storage/types.js';
+import type { ExportCodec, ExportFileWriter, ExportFormat } from './format.js';
+import { partFileName, setPrefix } from './layout.js';
+import { ColumnRegistry, RowBuffer, SetTable, type Column } from './table.js';
+import { ValueError } from './values.js';
+
+export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_EXPORT_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_EXPORT_FILE_BYTES = 128 * 1024 * 1024;
+
+/** One stored file, as the export manifest lists it. */
+export interface ExportFileEntry {
+  /** Key relative to the export's location. */
+  path: string;
+  set: string;
+  rows: number;
+  size: number;
+  sha256: string;
+  /** The file's columns (the format's own description). */
+  schema: unknown;
+}
+
+/** The columns of every set, shared by the lanes of one export (names and types shared by all sets). */
+export class ExportTables {
+  readonly #tables = new Map<string, SetTable>();
+  readonly #registry: ColumnRegistry;
+  constructor(
+    readonly namespace: string,
+    avro: boolean,
+  ) {
+    this.#registry = new ColumnRegistry(avro);
+  }
+
+  of(set: string): SetTable {
+    let t = this.#tables.get(set);
+    if (!t) this.#tables.set(set, (t = new SetTable(this.namespace, set, this.#registry)));
+    return t;
+  }
+
+  all(): SetTable[] {
+    return [...this.#tables.values()];
+  }
+}
+
+export interface ExportSinkOptions {
+  store: ObjectStore;
+  tables: ExportTables;
+  format: ExportFormat;
+  codec: ExportCodec;
+  /** The lane's number, in its files' names. */
+  lane: number;
+  lanes: number;
+  /** Snapshot level of the layout (compact UTC time), if any. */
+  snapshot?: string;
+  rowGroupBytes?: number;
+  bufferBytes?: number;
+  fileBytes?: number;
+  /** Called for every file stored (the caller lists them in the manifest). */
+  onFile: (entry: ExportFileEntry) => void;
+  signal?: AbortSignal;
+}
+
+interface OpenFile {
+  writer: ExportFileWriter;
+  path: string;
+  columns: readonly Column[];
+  rows: number;
+}
+
+interface SetLane {
+  table: SetTable;
+  buffer: RowBuffer;
+  file: OpenFile | undefined;
+  seq: number;
+}
+
+/** A record whose value cannot be exported (a malformed particle): names the record. */
+export class ExportValueError extends AerobakError {
+  constructor(r: RawRecord, cause: ValueError) {
+    super('failed', 'EXPORT_BAD_VALUE', `record ${r.digest.toString('hex')} of set "${r.set}": ${cause.message}`, { cause });
+  }
+}
+
+export class ExportSink extends Writable {
+  readonly #o: ExportSinkOptions;
+  readonly #lanes = new Map<string, SetLane>();
+  readonly #rowGroupBytes: number;
+  readonly #bufferBytes: number;
+  readonly #fileBytes: number;
+  #buffered = 0;
+  /** Records taken. */
+  records = 0;
+  /** Files opened and not yet stored or given up (for cleanup after a failure). */
+  readonly #open = new Set<OpenFile>();
+
+  constructor(opts: ExportSinkOptions) {
+    super({ objectMode: true, highWaterMark: 64 });
+    this.#o = opts;
+    this.#rowGroupBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
+    this.#bufferBytes = Math.max(this.#rowGroupBytes, opts.bufferBytes ?? DEFAULT_EXPORT_BUFFER_BYTES);
+    this.#fileBytes = opts.fileBytes ?? DEFAULT_EXPORT_FILE_BYTES;
+  }
+
+  #lane(set: string): SetLane {
+    let lane = this.#lanes.get(set);
+    if (!lane) {
+      const table = this.#o.tables.of(set);
+      this.#lanes.set(set, (lane = { table, buffer: new RowBuffer(table), file: undefined, seq: 0 }));
+    }
+    return lane;
+  }
+
+  override _write(r: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#take(r).then(() => callback(), callback);
+  }
+
+  async #take(r: RawRecord): Promise<void> {
+    const lane = this.#lane(r.set);
+    const before = lane.buffer.bytes;
+    try {
+      lane.buffer.add(r);
+    } catch (err) {
+      if (err instanceof ValueError) throw new ExportValueError(r, err);
+      throw err;
+    }
+    this.records++;
+    this.#buffered += lane.buffer.bytes - before;
+    if (lane.buffer.bytes >= this.#rowGroupBytes) await this.#writeRowGroup(lane);
+    while (this.#buffered > this.#bufferBytes) await this.#writeRowGroup(this.#biggest());
+  }
+
+  #biggest(): SetLane {
+    let best: SetLane | undefined;
+    for (const lane of this.#lanes.values()) if (!best || lane.buffer.bytes > best.buffer.bytes) best = lane;
+    return best!;
+  }
+
+  async #writeRowGroup(lane: SetLane): Promise<void> {
+    const buffer = lane.buffer;
+    if (buffer.rows === 0) return;
+    // Rows with a column the open file lacks start a new file.
+    if (lane.file && buffer.data.length > lane.file.columns.length) await this.#seal(lane);
+    if (!lane.file) lane.file = this.#openFile(lane);
+    const file = lane.file;
+    await file.writer.writeRows(buffer);
+    file.rows += buffer.rows;
+    this.#buffered -= buffer.bytes;
+    buffer.clear();
+    if (file.writer.size >= this.#fileBytes) await this.#seal(lane);
+  }
+
+  #openFile(lane: SetLane): OpenFile {
+    const o = this.#o;
+    const path = `${setPrefix(o.tables.namespace, lane.table.set, o.snapshot)}/${partFileName(o.lane, o.lanes, lane.seq++, o.format.extension)}`;
+    const columns = lane.table.columns.slice();
+    const writer = o.format.open({ store: o.store, key: path, table: lane.table, columns, codec: o.codec, ...(o.signal ? { signal: o.signal } : {}) });
+    const file: OpenFile = { writer, path, columns, rows: 0 };
+    this.#open.add(file);
+    return file;
+  }
+
+  async #seal(lane: SetLane): Promise<void> {
+    const file = lane.file!;
+    lane.file = undefined;
+    const { size, sha256 } = await file.writer.finish();
+    this.#open.delete(file);
+    this.#o.onFile({ path: file.path, set: lane.table.set, rows: file.rows, size, sha256, schema: this.#o.format.describe(file.columns) });
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    (async () => {
+      for (const lane of this.#lanes.values()) {
+        await this.#writeRowGroup(lane);
+        if (lane.file) await this.#seal(lane);
+      }
+    })().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const open = [...this.#open];
+    this.#open.clear();
+    Promise.all(open.map((f) => f.writer.abort(error ?? new Error('export stopped')))).then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+}
