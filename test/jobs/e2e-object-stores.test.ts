@@ -18,7 +18,7 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ import type { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
 import { ExitCode } from '../../src/errors.js';
 import { runBackup } from '../../src/jobs/backup.js';
+import type { ExportManifest } from '../../src/jobs/export.js';
+import { readAll } from '../../src/storage/small-objects.js';
 import { listBackups } from '../../src/jobs/list.js';
 import { readManifest } from '../../src/jobs/manifest.js';
 import { runRestore } from '../../src/jobs/restore.js';
@@ -140,6 +142,20 @@ function summaryOf(r: Run): Record<string, unknown> {
   return JSON.parse(lines.at(-1)!) as Record<string, unknown>;
 }
 
+/** The export at `location` has its manifest and _SUCCESS, and every file it lists with the listed size and SHA-256. */
+async function expectCompleteExport(location: string): Promise<void> {
+  const store = await openStore(location, 'read', { s3: s3.options, gcs: gcs.options });
+  const manifest = JSON.parse((await readAll(await store.read('_manifest.json'))).toString('utf8')) as ExportManifest;
+  expect(await store.stat('_SUCCESS')).not.toBeNull();
+  expect(manifest.records).toBe(original.size);
+  for (const f of manifest.files) {
+    const bytes = await readAll(await store.read(f.path));
+    expect(bytes.length, f.path).toBe(f.size);
+    expect(createHash('sha256').update(bytes).digest('hex'), f.path).toBe(f.sha256);
+  }
+  expect(new Set(manifest.files.map((f) => f.set))).toEqual(new Set(sets));
+}
+
 interface StoreCase {
   name: string;
   /** Where this store's backups of the run go: `${parent}/nightly`. */
@@ -187,6 +203,13 @@ describe('backup → verify → list → restore through the command line', () =
       expect(restore.code, restore.stderr).toBe(ExitCode.OK);
       expect(summaryOf(restore)).toMatchObject({ complete: true, read: original.size, written: original.size, failed: {} });
       expectSameRecords(original, await scanSets(wire, 'bar', sets));
+
+      // The backup as tables, into the same store: every file the export manifest lists is there, whole.
+      const lake = `${parent()}/lake`;
+      const exported = await aerobak(['export', '--from', location, '--to', lake, '--json'], vars);
+      expect(exported.code, exported.stderr).toBe(ExitCode.OK);
+      expect(summaryOf(exported)).toMatchObject({ event: 'summary', records: original.size, format: 'parquet' });
+      await expectCompleteExport(lake);
     },
     300_000,
   );
