@@ -18,6 +18,7 @@
  * partitions only, checking the layout, the order, the count, the size and the SHA-256.
  */
 import { createHash } from 'node:crypto';
+import { pipeline as streamPipeline, Transform } from 'node:stream';
 import { AerobakError } from '../errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import { DIGEST_SIZE } from '../aerospike/scan-batch.js';
@@ -99,6 +100,8 @@ export async function readDigestList(
   wanted: (partition: number) => boolean,
   onDigest: (partition: number, bytes: Buffer, offset: number) => void,
   signal?: AbortSignal,
+  /** For an encrypted backup: decrypts the stored bytes (the size and SHA-256 are of the stored bytes). */
+  decrypt?: Transform,
 ): Promise<void> {
   const fail = (code: DigestListErrorCode, message: string) => new DigestListError(code, entry.name, message);
   const stat = await store.stat(key);
@@ -115,10 +118,17 @@ export async function readDigestList(
   let take = false;
   let offset = 0;
   const inFile = (p: number) => (Array.isArray(entry.partitions) ? entry.partitions.includes(p) : p >= entry.partitions.first && p <= entry.partitions.last);
-  const stream = await store.read(key);
+  const stored = await store.read(key);
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  // The callback form returns the last stream, which the loop reads; a failure anywhere destroys it.
+  const stream = decrypt ? streamPipeline(stored, tap, decrypt, () => undefined) : streamPipeline(stored, tap, () => undefined);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     signal?.throwIfAborted();
-    hash.update(chunk);
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     let at = 0;
     for (;;) {

@@ -5,6 +5,7 @@ import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../jobs/compression.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
 import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
+import { kekFrom, keySourceOptions } from './keys.js';
 import {
   bool,
   clusterOptions,
@@ -72,7 +73,12 @@ const performanceOptions: readonly OptionSpec[] = [
   },
 ];
 
-export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
+const encryptionOptions: readonly OptionSpec[] = [
+  { name: 'encrypt', type: 'boolean', description: 'encrypt every file of the backup (AES-256-GCM, authenticated; docs/security.md) with a new data key wrapped for the key given below' },
+  ...keySourceOptions('', 'the key-encryption key'),
+];
+
+export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...encryptionOptions, ...connectionOptions, ...outputOptions];
 
 /** Options for `--resume`: only what was typed, to be checked against the saved state. */
 function resumeOptionsFrom(values: ParsedValues, location: string): BackupOptions {
@@ -185,6 +191,7 @@ export const backupCommand: CliCommand = {
       { title: 'What to back up', options: backupOptions },
       { title: 'Repositories and incremental chains', options: chainOptions },
       { title: 'Performance and files', options: performanceOptions },
+      { title: 'Encryption', options: encryptionOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
     ],
@@ -197,6 +204,8 @@ export const backupCommand: CliCommand = {
       'aerobak backup -n test -w 8 -L 50000 -F 1GiB --json > backup.jsonl',
       'aerobak backup -n test --compress zstd --compress-level 9',
       'aerobak backup --resume s3://backups/aerospike/users-20261202T020000Z   # after a crash: keeps the sealed files',
+      'aerobak backup -n users --repo s3://backups/aerospike --encrypt --kms aws:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...',
+      'aerobak backup -n users --to ./users-enc --encrypt --key-file /etc/aerobak/backup.key',
     ],
     exitCodes: exitCodes('the backup failed, no manifest written (finish it with --resume)', { cluster: true }),
   },
@@ -207,6 +216,10 @@ export const backupCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = backupOptionsFrom(values);
+    const kek = await kekFrom(values, io.env);
+    if (bool(values, 'encrypt') && !kek) throw new UsageError('--encrypt needs a key: --key-file, --key-env, --passphrase-file or --kms');
+    if (kek && !bool(values, 'encrypt') && opts.resume === undefined) throw new UsageError('a key was given without --encrypt: add --encrypt to encrypt the backup');
+    if (kek) opts.encrypt = kek;
     const json = bool(values, 'json');
     const summary = await withProgress(io, json, (hooks) => runBackup(opts, { signal, ...hooks }));
     if (json) jsonLine(io.stdout, 'summary', summary);

@@ -6,6 +6,7 @@ import { parsePartitions } from '../jobs/plan.js';
 import { EXPORT_CODECS, EXPORT_FORMATS, type ExportCodec } from '../export/format.js';
 import { DEFAULT_EXPORT_FILE_BYTES, DEFAULT_ROW_GROUP_BYTES } from '../export/sink.js';
 import { exitCodes, type CliCommand } from './command.js';
+import { kekFrom, keySourceOptions } from './keys.js';
 import { bool, clusterOptions, connectionOptions, date, integer, list, oneOf, outputOptions, parseCommandLine, renderHelp, str, size, type OptionSpec, type ParsedValues } from './options.js';
 import { formatBytes, formatCount, formatDuration, jsonLine, withProgress, type Io } from './output.js';
 
@@ -38,7 +39,9 @@ const outputFileOptions: readonly OptionSpec[] = [
   { name: 'records-per-second', short: 'L', type: 'string', value: 'N', description: 'cluster only: limit the scan to N records per second overall' },
 ];
 
-export const exportSpecs = [...sourceOptions, ...outputFileOptions, ...connectionOptions, ...outputOptions];
+const keyOptions = keySourceOptions('', 'with --from, the key of an encrypted backup');
+
+export const exportSpecs = [...sourceOptions, ...outputFileOptions, ...keyOptions, ...connectionOptions, ...outputOptions];
 
 export function exportOptionsFrom(values: ParsedValues): ExportOptions {
   const to = str(values, 'to');
@@ -114,6 +117,7 @@ export const exportCommand: CliCommand = {
     sections: [
       { title: 'What to export', options: sourceOptions },
       { title: 'Files', options: outputFileOptions },
+      { title: 'Encrypted backups', options: keyOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
     ],
@@ -133,6 +137,8 @@ export const exportCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = exportOptionsFrom(values);
+    const kek = await kekFrom(values, io.env);
+    if (kek) opts.key = kek;
     const json = bool(values, 'json');
     const summary = await withProgress(io, json, (hooks) => runExport(opts, { signal, ...hooks }));
     if (json) jsonLine(io.stdout, 'summary', summary);

@@ -21,7 +21,7 @@ export function printListing(io: Io, location: string, backups: readonly BackupL
   const rows = backups.map((b) => [
     when(b),
     b.status === 'unreadable' ? '-' : (b.namespace ?? '-'),
-    b.status === 'complete' ? `${b.kind}${b.tracksDeletes ? '+del' : ''}` : '-',
+    b.status === 'complete' ? `${b.kind}${b.tracksDeletes ? '+del' : ''}${b.encrypted ? '+enc' : ''}` : '-',
     b.status === 'complete' ? formatCount(b.records) : '-',
     formatBytes(b.bytes),
     b.status === 'unreadable' ? `unreadable: ${b.reason}` : b.status,

@@ -4,6 +4,7 @@ import { ResultCode } from '../aerospike/wire/result-codes.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { RecordWriteError, runRestore, type RestoreOptions, type RestoreSummary } from '../jobs/restore.js';
 import { exitCodes, type CliCommand } from './command.js';
+import { kekFrom, keySourceOptions } from './keys.js';
 import {
   bool,
   clusterOptions,
@@ -70,7 +71,9 @@ const performanceOptions: readonly OptionSpec[] = [
   { name: 'batch-size', type: 'string', value: 'N', defaultText: '128', description: 'records per batch write (1-5000)' },
 ];
 
-export const restoreSpecs = [...restoreOptions, ...performanceOptions, ...connectionOptions, ...outputOptions];
+const keyOptions = keySourceOptions('', 'the key of an encrypted backup (every link of its chain)');
+
+export const restoreSpecs = [...restoreOptions, ...performanceOptions, ...keyOptions, ...connectionOptions, ...outputOptions];
 
 const codeByName = new Map<string, number>(Object.entries(ResultCode));
 
@@ -190,6 +193,7 @@ export const restoreCommand: CliCommand = {
     sections: [
       { title: 'What to restore', options: restoreOptions },
       { title: 'Performance', options: performanceOptions },
+      { title: 'Encrypted backups', options: keyOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
     ],
@@ -210,6 +214,8 @@ export const restoreCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = restoreOptionsFrom(values);
+    const key = await kekFrom(values, io.env);
+    if (key) opts.key = key;
     const json = bool(values, 'json');
     let summary: RestoreSummary;
     try {

@@ -3,6 +3,7 @@
  * `aerobak backup` parses its flags into), its dependencies, and its summary.
  */
 import type { ClusterOptions } from '../aerospike/cluster.js';
+import type { Kek } from '../crypto/keys.js';
 import type { StoreOpener } from '../storage/types.js';
 import type { SavedOptions } from './backup-state.js';
 import type { Compression } from './data-files.js';
@@ -57,6 +58,8 @@ export interface BackupOptions {
    */
   resume?: string;
   resumeGiven?: Partial<SavedOptions>;
+  /** Encrypt the backup (docs/security.md): a new data key wrapped for this key-encryption key. Resuming an encrypted backup needs it again. */
+  encrypt?: Kek;
 }
 
 export interface BackupDeps {

@@ -27,6 +27,8 @@ import {
   type SavedOptions,
 } from './backup-state.js';
 import { MANIFEST_FILE, writeMetadata } from './manifest.js';
+import { createBackupKey, fileCrypto, unwrapDataKey, type FileCrypto } from '../crypto/backup-keys.js';
+import { KEYS_DIRECTORY } from '../crypto/keys.js';
 import { ALL_PARTITIONS, partitionIds, planGroups, type PartitionRange } from './plan.js';
 
 export const DEFAULT_PARALLEL = 4;
@@ -70,6 +72,8 @@ export interface Plan {
    */
   objects: number | undefined;
   ranges: readonly PartitionRange[];
+  /** For an encrypted backup: what its files are encrypted with. */
+  crypto: FileCrypto | undefined;
 }
 
 export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: Date, open: StoreOpener, deps: BackupDeps): Promise<Plan> {
@@ -88,6 +92,8 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
   const store = await open(location, 'write');
   const existing = await firstKey(store, '', { signal: deps.signal });
   if (existing !== undefined) throw new DestinationNotEmptyError(store.location, existing);
+  // The data key first (one KMS call): nothing is stored unencrypted.
+  const crypto = opts.encrypt ? await createBackupKey(store, '', opts.encrypt, deps.signal) : undefined;
 
   // The cluster's clock and truncation thresholds before the scan starts: what an
   // incremental of this backup starts from, and checks truncates against.
@@ -107,7 +113,7 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
     ? []
     : (await listIndexes(cluster, opts.namespace)).filter((i) => sets.length === 0 || (i.set !== undefined && sets.includes(i.set)));
   const udfs: UdfModule[] = opts.noUdfs ? [] : await readUdfs(cluster);
-  const metadata = opts.noIndexes && opts.noUdfs ? undefined : await writeMetadata(store, '', { indexes, udfs }, { signal: deps.signal });
+  const metadata = opts.noIndexes && opts.noUdfs ? undefined : await writeMetadata(store, '', { indexes, udfs }, { signal: deps.signal, ...(crypto ? { crypto } : {}) });
   if (indexes.length + udfs.length > 0) note(`saved ${indexes.length} secondary index definition(s) and ${udfs.length} UDF module(s)`);
 
   const state: BackupState = {
@@ -122,7 +128,8 @@ export async function freshPlan(cluster: Cluster, opts: BackupOptions, started: 
     groups: planGroups(ids, opts.parallel ?? DEFAULT_PARALLEL).map((partitions) => ({ partitions, files: [], last: {}, complete: false })),
   };
   if (opts.partitions) state.options.partitions = opts.partitions.map((r) => ({ first: r.first, last: r.last }));
-  return { store, opts, state, parentLocation: parent?.location, since, indexes: indexes.length, udfs: udfs.length, objects, ranges };
+  if (crypto) state.options.encrypted = true;
+  return { store, opts, state, parentLocation: parent?.location, since, indexes: indexes.length, udfs: udfs.length, objects, ranges, crypto };
 }
 
 /** The parent of an incremental, checked against truncates since it; undefined for a full. */
@@ -187,8 +194,11 @@ export async function resumePlan(given: BackupOptions, location: string, open: S
   const state = await resumableState(store);
   const saved = state.options;
   checkResumeOptions(saved, given.resumeGiven ?? {});
-  // Before anything is deleted: the rest of the backup needs the compression it was started with.
+  // Before anything is deleted: the rest of the backup needs the compression it was started with, and its key.
   requireCompression(saved.compress, 'failed', `resuming the backup at ${store.location}`);
+  if (saved.encrypted && !given.encrypt) throw new UsageError(`the backup at ${store.location} is encrypted: give its key again to resume it (--key-file, --key-env, --passphrase-file or --kms)`);
+  if (!saved.encrypted && given.encrypt) throw new UsageError(`the backup at ${store.location} was started unencrypted: resume it without a key`);
+  const crypto = given.encrypt ? fileCrypto(await unwrapDataKey(store, '', given.encrypt, store.location)) : undefined;
   const opts: BackupOptions = {
     ...given,
     namespace: saved.namespace,
@@ -209,13 +219,15 @@ export async function resumePlan(given: BackupOptions, location: string, open: S
   };
   // Everything not listed in the state is the unfinished work of the killed run.
   const keep = new Set<string>([BACKUP_STATE_FILE]);
+  // The key objects of an encrypted backup stay too.
+  const isKey = (key: string) => key.startsWith(`${KEYS_DIRECTORY}/`);
   if (state.metadata) keep.add(state.metadata.name);
   for (const g of state.groups) {
     for (const f of g.files) keep.add(f.name);
     if (g.liveDigests) keep.add(g.liveDigests.name);
   }
   const stale: string[] = [];
-  for await (const o of store.list('', { signal: deps.signal })) if (!keep.has(o.key)) stale.push(o.key);
+  for await (const o of store.list('', { signal: deps.signal })) if (!keep.has(o.key) && !isKey(o.key)) stale.push(o.key);
   if (store.capabilities.batchDelete) await store.deleteMany(stale);
   else for (const key of stale) await store.delete(key);
   const abandoned = await store.removeUnfinished('');
@@ -234,6 +246,7 @@ export async function resumePlan(given: BackupOptions, location: string, open: S
     udfs: state.metadata?.udfs ?? 0,
     objects: undefined,
     ranges: opts.partitions ?? ALL_PARTITIONS,
+    crypto,
   };
 }
 

@@ -46,6 +46,8 @@ export interface SavedOptions {
   partitions?: { first: number; last: number }[];
   /** The seed hosts (never credentials). */
   hosts: string;
+  /** The backup is encrypted: resuming it needs its key again (the key is never saved). */
+  encrypted?: true;
 }
 
 export interface GroupState {

@@ -35,7 +35,9 @@ import { DEFAULT_COMPRESSION, codecOf, compressionOfExtension, levelProblem, req
 import { DataFileSink, type Compression, type DataFileEntry } from './data-files.js';
 import { checkIncrementalOptions } from './incremental.js';
 import { writeLiveDigests } from './live-digests.js';
+import { writeManifestMac, type FileCrypto } from '../crypto/backup-keys.js';
 import {
+  ENCRYPTION_SCHEME,
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   requiredFeatures,
@@ -142,8 +144,8 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
   // With a bin list the scan can carry each record's last-update time (server 8.1.2+);
   // for all bins it cannot (docs/data-plane.md, "Last-update time").
   const lastUpdate = (opts.bins?.length ?? 0) > 0 && (await allBuildsAtLeast(cluster, LAST_UPDATE_MIN_BUILD));
-  const scanned = await scanGroups(cluster, store, plan.since ? { ...opts, modifiedAfter: plan.since } : opts, writer, estimate, lastUpdate, deps);
-  if (opts.trackDeletes) await scanLiveDigests(cluster, store, opts, writer, objects, deps);
+  const scanned = await scanGroups(cluster, store, plan.since ? { ...opts, modifiedAfter: plan.since } : opts, writer, estimate, lastUpdate, deps, plan.crypto);
+  if (opts.trackDeletes) await scanLiveDigests(cluster, store, opts, writer, objects, deps, plan.crypto);
   const files = state.groups.flatMap((g) => g.files);
   const liveDigests = opts.trackDeletes ? state.groups.map((g) => g.liveDigests!) : undefined;
   const manifest = buildManifest(opts, {
@@ -157,8 +159,13 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
     parentRef: state.parent?.ref,
     since: plan.since,
     liveDigests,
+    segmentBytes: plan.crypto?.segmentBytes,
   });
-  await writeManifest(store, '', manifest, { signal: deps.signal });
+  const crypto = plan.crypto;
+  await writeManifest(store, '', manifest, {
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(crypto ? { beforeCommit: (sha256: string) => writeManifestMac(store, '', crypto, sha256, deps.signal) } : {}),
+  });
   await store.delete(BACKUP_STATE_FILE);
   return {
     location: store.location,
@@ -181,7 +188,7 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
 }
 
 /** With trackDeletes: a digest-only scan of each group after its data, one live-digest list per group. */
-async function scanLiveDigests(cluster: Cluster, store: ObjectStore, opts: BackupOptions, state: StateWriter, objects: number, deps: BackupDeps): Promise<void> {
+async function scanLiveDigests(cluster: Cluster, store: ObjectStore, opts: BackupOptions, state: StateWriter, objects: number, deps: BackupDeps, crypto: FileCrypto | undefined): Promise<void> {
   const sets = opts.sets && opts.sets.length > 0 ? opts.sets : undefined;
   const groups = state.state.groups;
   deps.note?.('recording the digests of every live record (--track-deletes)');
@@ -194,6 +201,7 @@ async function scanLiveDigests(cluster: Cluster, store: ObjectStore, opts: Backu
       baseName: dataFileBaseName(opts.namespace, g, groups.length),
       perPartition: objects / PARTITION_COUNT,
       ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(crypto ? { crypto } : {}),
     });
     await state.save();
   }
@@ -210,6 +218,8 @@ interface BackupRun {
   parentRef: ParentRef | undefined;
   since: Date | undefined;
   liveDigests: DigestListEntry[] | undefined;
+  /** For an encrypted backup: its segment size. */
+  segmentBytes: number | undefined;
 }
 
 function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
@@ -250,6 +260,7 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
     ...(run.clusterTime ? { clusterTime: run.clusterTime.toISOString() } : {}),
     truncateThresholds: run.thresholds,
     ...(run.liveDigests ? { liveDigests: run.liveDigests } : {}),
+    ...(run.segmentBytes !== undefined ? { encryption: { scheme: ENCRYPTION_SCHEME, segmentBytes: run.segmentBytes } } : {}),
   };
   manifest.requires = requiredFeatures(manifest);
   return manifest;
@@ -267,6 +278,7 @@ async function scanGroups(
   estimate: number,
   lastUpdate: boolean,
   deps: BackupDeps,
+  crypto: FileCrypto | undefined,
 ): Promise<number> {
   const all = state.state.groups;
   const pending = all.map((g, i) => ({ g, i })).filter(({ g }) => !g.complete);
@@ -313,6 +325,7 @@ async function scanGroups(
         signal: controller.signal,
         // Batches of up to a frame (~1 MiB) each: two queued are enough to keep it busy.
         highWaterMark: 2,
+        ...(crypto ? { crypto } : {}),
       }),
   );
   const progress = startProgress(

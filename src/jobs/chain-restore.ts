@@ -176,6 +176,7 @@ export async function* chainPasses(
           (p) => chunk[p] === 1,
           (_p, bytes, at) => live!.add(bytes, at),
           opts.signal,
+          newest.crypto?.decrypt(list.name, `${newest.location}/${list.name}`),
         );
       }
     }

@@ -12,6 +12,8 @@
  * written outside any repository.
  */
 import { AerobakError } from '../errors.js';
+import { KeyRequiredError, openBackupKey, type FileCrypto } from '../crypto/backup-keys.js';
+import type { Kek } from '../crypto/keys.js';
 import { findRepository, joinLocation, type RepositoryPath } from '../catalog/repository.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { BackupNotFoundError, IncompleteBackupError, backupLocation, readManifestAndHash, type Manifest } from './manifest.js';
@@ -26,6 +28,21 @@ export interface ChainLink {
   manifest: Manifest;
   /** SHA-256 of its manifest's bytes, lowercase hex. */
   manifestSha256: string;
+  /** For an encrypted backup, once unlocked (unlockChain): what its files are read with. */
+  crypto?: FileCrypto;
+}
+
+/**
+ * Opens the data key of every encrypted link with `kek` and checks each manifest's MAC,
+ * before anything is read or written. Throws KeyRequiredError when a link is encrypted
+ * and no key was given, WrongKeyError or ManifestAuthError naming the link.
+ */
+export async function unlockChain(links: readonly ChainLink[], kek: Kek | undefined): Promise<void> {
+  for (const link of links) {
+    if (!link.manifest.encryption || link.crypto) continue;
+    if (!kek) throw new KeyRequiredError(link.location);
+    link.crypto = await openBackupKey(link.store, link.prefix, kek, link.location, link.manifestSha256);
+  }
 }
 
 export type ChainErrorCode = 'CHAIN_LINK_MISSING' | 'CHAIN_LINK_ALTERED' | 'CHAIN_LINK_INCOMPLETE' | 'CHAIN_LINK_MISMATCH' | 'CHAIN_LOOP';

@@ -39,6 +39,8 @@ import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/types.js';
 import { checkLevel, codecOf, decompressor, requireCompression, type Codec, type Compression, type Compressor } from './compression.js';
+import type { FileCrypto } from '../crypto/backup-keys.js';
+import { DecryptError, encryptedSize, type EncryptStream } from '../crypto/stream-aead.js';
 
 export type { Compression } from './compression.js';
 
@@ -75,6 +77,8 @@ export type DataFileErrorCode =
   | 'DATA_FILE_DECOMPRESS'
   /** The Avro container cannot be decoded; `position` says where. */
   | 'DATA_FILE_UNDECODABLE'
+  /** An encrypted file's segment did not authenticate (altered, truncated, renamed, another backup's, or the wrong key). */
+  | 'DATA_FILE_DECRYPT'
   /** A sink was given a record outside the partitions it was declared to hold. */
   | 'DATA_FILE_PARTITION_OUT_OF_SCOPE';
 
@@ -187,6 +191,8 @@ class OutputFile {
   readonly settled: Promise<unknown>;
   readonly #codec: Codec;
   readonly #compressor: Compressor | undefined;
+  /** Encrypts what the compressor (or the head) produces, for an encrypted backup. */
+  readonly #encryptor: (Transform & { bytesIn?: number }) | undefined;
   readonly #meter = new Meter();
   /** Writes not yet taken by the head of the chain, oldest first. */
   readonly #inFlight: Promise<void>[] = [];
@@ -203,11 +209,14 @@ class OutputFile {
     compress: Compression,
     level: number | undefined,
     signal: AbortSignal | undefined,
+    crypto?: FileCrypto,
   ) {
     this.#codec = codecOf(compress);
     this.#compressor = this.#codec.streams?.compressor(level);
+    this.#encryptor = crypto?.encrypt(name);
     const stored = store.write(key, this.#meter, { signal });
-    const piped = this.#compressor ? pipeline(this.#compressor.stream, this.#meter) : finished(this.#meter, { readable: false });
+    const stages: Transform[] = [...(this.#compressor ? [this.#compressor.stream as Transform] : []), ...(this.#encryptor ? [this.#encryptor] : [])];
+    const piped = stages.length > 0 ? pipeline([...stages, this.#meter]) : finished(this.#meter, { readable: false });
     // The store's error first: when the chain breaks because the store failed, the
     // pipeline only sees a premature close.
     this.settled = Promise.allSettled([stored, piped]).then(([s, p]) =>
@@ -216,7 +225,7 @@ class OutputFile {
   }
 
   get #head(): Writable {
-    return this.#compressor?.stream ?? this.#meter;
+    return this.#compressor?.stream ?? this.#encryptor ?? this.#meter;
   }
 
   /**
@@ -226,8 +235,9 @@ class OutputFile {
    */
   sizeBoundWith(more: number): number {
     const streams = this.#codec.streams;
-    if (!streams) return this.#written + more;
-    return this.#sizeAtFlush + streams.bound(this.#unflushed + more) + streams.endBytes;
+    const plain = streams ? this.#sizeAtFlush + streams.bound(this.#unflushed + more) + streams.endBytes : this.#written + more;
+    // Encrypted, the stored size follows from the compressed size exactly.
+    return this.#encryptor ? encryptedSize(plain) : plain;
   }
 
   /** Queues `bytes`; resolves once fewer than MAX_BLOCKS_IN_FLIGHT writes are pending. */
@@ -246,7 +256,10 @@ class OutputFile {
     const compressor = this.#compressor;
     if (!compressor) return;
     await this.#wait(compressor.flush());
-    this.#sizeAtFlush = this.#meter.bytes + this.#meter.writableLength + compressor.stream.readableLength;
+    // Compressed bytes so far: those the encryptor took (and holds), or those that reached the meter.
+    const encryptor = this.#encryptor as EncryptStream | undefined;
+    const taken = encryptor ? encryptor.bytesIn + encryptor.writableLength : this.#meter.bytes + this.#meter.writableLength;
+    this.#sizeAtFlush = taken + compressor.stream.readableLength;
     this.#unflushed = 0;
   }
 
@@ -310,6 +323,8 @@ export interface DataFileSinkOptions {
    * sink waits for the returned promise.
    */
   onSealed?: (entry: DataFileEntry, last: ReadonlyArray<Buffer | undefined>) => Promise<void>;
+  /** Encrypts every file (after compression) for an encrypted backup. */
+  crypto?: FileCrypto;
 }
 
 /**
@@ -355,6 +370,7 @@ export class DataFileSink extends Writable {
   /** With onSealed: the last digest per partition of the unfinished block, and of the current file. */
   readonly #blockLast: LastDigests | undefined;
   readonly #fileLast: LastDigests | undefined;
+  readonly #crypto: FileCrypto | undefined;
 
   constructor(opts: DataFileSinkOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 16 });
@@ -381,6 +397,7 @@ export class DataFileSink extends Writable {
       this.#declared = partitionSetOf(this.#scope) ?? [];
     }
     this.#seq = opts.firstSeq ?? 0;
+    this.#crypto = opts.crypto;
     this.#onSealed = opts.onSealed;
     if (opts.onSealed) {
       this.#blockLast = new LastDigests();
@@ -468,7 +485,7 @@ export class DataFileSink extends Writable {
     if (!file) {
       if (this.destroyed) throw new Error(`data file sink ${this.#baseName} was destroyed`);
       const name = dataFileName(this.#baseName, this.#seq++, this.#compress);
-      file = new OutputFile(name, this.#store, objectKey(this.#prefix, name), this.#compress, this.#level, this.#signal);
+      file = new OutputFile(name, this.#store, objectKey(this.#prefix, name), this.#compress, this.#level, this.#signal, this.#crypto);
       this.#file = file;
       await file.write(this.#writer.header);
     }
@@ -530,14 +547,16 @@ export interface ReadDataFileOptions {
   prefix: string;
   entry: DataFileEntry;
   compress: Compression;
+  /** For an encrypted backup: decrypts the file (its segments are authenticated before anything is decoded). */
+  crypto?: FileCrypto;
   /** Aborting tears the read down; the stream errors with an AbortError. */
   signal?: AbortSignal;
 }
 
 /** The chain from a stored file's bytes to its decoder: meter ─> [decompressor ─>] decoder. */
-function decodeChain(source: Readable, meter: Meter, compress: Compression, decoder: ContainerDecoder): Array<Readable | Writable> {
+function decodeChain(source: Readable, meter: Meter, compress: Compression, decoder: ContainerDecoder, decrypt?: Transform): Array<Readable | Writable> {
   const decompress = decompressor(compress);
-  return decompress ? [source, meter, decompress, decoder] : [source, meter, decoder];
+  return [source, meter, ...(decrypt ? [decrypt] : []), ...(decompress ? [decompress] : []), decoder];
 }
 
 function sizeMismatch(where: string, entry: DataFileEntry, size: number): DataFileError {
@@ -559,6 +578,9 @@ function missing(where: string, entry: DataFileEntry, cause?: unknown): DataFile
 
 /** The DataFileError a decompression or decode failure of a stored file becomes; other errors pass as they are. */
 function readFailure(error: unknown, compress: Compression, name: string, where: string, meter: Meter): unknown {
+  if (error instanceof DecryptError) {
+    return new DataFileError('DATA_FILE_DECRYPT', name, `data file ${error.message}`, { cause: error });
+  }
   if (error instanceof ContainerDecodeError) {
     return new DataFileError('DATA_FILE_UNDECODABLE', name, `data file ${where} cannot be decoded: ${error.message}`, { cause: error, position: error.position });
   }
@@ -634,7 +656,7 @@ async function startRead(opts: ReadDataFileOptions, blocks: BlockReader<unknown>
   out.once('close', () => {
     if (!decoder.readableEnded) source.destroy();
   });
-  pipeline(decodeChain(source, meter, opts.compress, decoder)).catch((error: unknown) => {
+  pipeline(decodeChain(source, meter, opts.compress, decoder, opts.crypto?.decrypt(entry.name, where))).catch((error: unknown) => {
     if (!out.destroyed) out.destroy(readFailure(error, opts.compress, entry.name, where, meter) as Error);
   });
   decoder.pipe(out);
@@ -675,7 +697,7 @@ export interface DataFileCheck {
   records: number;
 }
 
-async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
+export async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   const meter = new Meter();
   await pipeline(await store.read(key), meter, discard(), { signal });
   return { size: meter.bytes, sha256: meter.sha256() };
@@ -707,7 +729,7 @@ export async function checkDataFile(opts: ReadDataFileOptions): Promise<DataFile
   let measured: { size: number; sha256: string };
   try {
     const source = await readStored(store, key, where, entry);
-    await pipeline([...decodeChain(source, meter, opts.compress, decoder), discard()], { signal: opts.signal });
+    await pipeline([...decodeChain(source, meter, opts.compress, decoder, opts.crypto?.decrypt(entry.name, where)), discard()], { signal: opts.signal });
     measured = { size: meter.bytes, sha256: meter.sha256() };
   } catch (error) {
     const failure = readFailure(error, opts.compress, entry.name, where, meter);

@@ -31,7 +31,8 @@ import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { compactTimestamp, DEFAULT_PARALLEL } from './backup-plan.js';
 import { chainAt } from './chain-at.js';
 import { chainPasses, type ChainFilter } from './chain-restore.js';
-import { describeChain, resolveChain, type ChainLink } from './chain.js';
+import { describeChain, resolveChain, unlockChain, type ChainLink } from './chain.js';
+import type { Kek } from '../crypto/keys.js';
 import { readDataFile, type DataFileEntry } from './data-files.js';
 import { formatRanges, partitionIds, planGroups, type PartitionRange, ALL_PARTITIONS } from './plan.js';
 import { ProgressMeter, startProgress, type ProgressListener } from './progress.js';
@@ -65,6 +66,8 @@ export interface ExportOptions {
   rowGroupBytes?: number;
   /** Cells buffered per lane before the biggest row group is written early. */
   bufferBytes?: number;
+  /** The key of an encrypted backup (with `from`). */
+  key?: Kek;
 }
 
 export interface ExportDeps {
@@ -150,6 +153,7 @@ export async function runExport(opts: ExportOptions, deps: ExportDeps = {}): Pro
   if ('from' in opts.source) {
     const src = opts.source;
     const chain = src.at ? await chainAt(src.from, src.at, src.namespace, open, '-n NS') : await resolveChain(src.from, open);
+    await unlockChain(chain, opts.key);
     const newest = chain.at(-1)!;
     if (src.namespace !== undefined && newest.manifest.namespace !== src.namespace) {
       throw new UsageError(`the backup at ${newest.location} holds namespace ${newest.manifest.namespace}, not ${src.namespace}`);
@@ -401,7 +405,7 @@ async function exportChain(chain: readonly ChainLink[], ctx: RunContext, opts?: 
 async function exportFile(link: ChainLink, entry: DataFileEntry, filter: ChainFilter | undefined, sink: ExportSink, ctx: RunContext, opts?: ExportOptions): Promise<void> {
   const sets = opts?.sets && opts.sets.length > 0 ? new Set(opts.sets) : undefined;
   const bins = opts?.bins && opts.bins.length > 0 ? new Set(opts.bins) : undefined;
-  const records = readDataFile({ store: link.store, prefix: link.prefix, entry, compress: link.manifest.compression, signal: ctx.signal });
+  const records = readDataFile({ store: link.store, prefix: link.prefix, entry, compress: link.manifest.compression, signal: ctx.signal, ...(link.crypto ? { crypto: link.crypto } : {}) });
   for await (const r of records as AsyncIterable<RawRecord>) {
     ctx.read.records++;
     if (filter && !filter.keep(r.digest, 0, 0, 0)) continue;

@@ -37,6 +37,8 @@ export type BackupListing =
       since?: string;
       /** It stored the digests of every live record (--track-deletes). */
       tracksDeletes: boolean;
+      /** Its files are encrypted (reading them needs the key; the listing does not). */
+      encrypted: boolean;
       /**
        * The prefix of the full backup its chain starts from, when the whole chain is in
        * this listing; undefined when a parent is missing here (or outside it).
@@ -95,6 +97,7 @@ export async function listBackups(
         ...(m.parent ? { parent: m.parent.path ?? m.parent.location } : {}),
         ...(m.since ? { since: m.since } : {}),
         tracksDeletes: m.liveDigests !== undefined,
+        encrypted: m.encryption !== undefined,
       });
     } catch (err) {
       out.push({ prefix, location: where, bytes: d.bytes, status: 'unreadable', reason: (err as Error).message });

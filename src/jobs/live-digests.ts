@@ -9,6 +9,9 @@
  * The list is hashed on its way to the store, for the manifest.
  */
 import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FileCrypto } from '../crypto/backup-keys.js';
 import type { Cluster } from '../aerospike/cluster.js';
 import { ScanReader } from '../aerospike/scan-reader.js';
 import { partitionIdAt } from '../aerospike/wire/digest.js';
@@ -30,6 +33,8 @@ export interface LiveDigestOptions {
   perPartition: number;
   budget?: number;
   signal?: AbortSignal;
+  /** Encrypts the list, for an encrypted backup. */
+  crypto?: FileCrypto;
 }
 
 /** Scans the group's partitions for digests and stores the list; returns its manifest entry. */
@@ -40,13 +45,16 @@ export async function writeLiveDigests(cluster: Cluster, store: ObjectStore, pre
   let size = 0;
   /** Digests stored (without duplicates). */
   let stored = 0;
-  const emit = (bytes: Buffer): Buffer => {
-    hash.update(bytes);
-    size += bytes.length;
-    return bytes;
-  };
+  // The size and SHA-256 are of the stored bytes: after encryption, for an encrypted backup.
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
   async function* sections(): AsyncGenerator<Buffer> {
-    yield emit(digestListHeader());
+    yield digestListHeader();
     for (let from = 0; from < opts.partitions.length; from += perChunk) {
       const ids = opts.partitions.slice(from, from + perChunk);
       const byPartition = new Map<number, string[]>(ids.map((id) => [id, []]));
@@ -70,11 +78,14 @@ export async function writeLiveDigests(cluster: Cluster, store: ObjectStore, pre
         // scan was retried on another node can return a record twice).
         stored += list.length;
         byPartition.delete(id);
-        yield emit(section);
+        yield section;
       }
     }
   }
-  await store.write(objectKey(prefix, name), sections(), { signal: opts.signal });
+  const plain = Readable.from(sections(), { objectMode: false });
+  const chain = opts.crypto ? [plain, opts.crypto.encrypt(name), tap] : [plain, tap];
+  const written = store.write(objectKey(prefix, name), tap, { signal: opts.signal });
+  await Promise.all([pipeline(chain), written]);
   const ids = opts.partitions;
   const contiguous = ids.every((id, i) => i === 0 || id === ids[i - 1]! + 1);
   return {

@@ -24,6 +24,7 @@ import { ContainerDecoder, ContainerWriter } from '../avro/container.js';
 import { METADATA_CODEC, type BackupMetadata } from '../avro/metadata-codec.js';
 import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
 import { AerobakError } from '../errors.js';
+import { openBuffer, sealBuffer, type FileCrypto } from '../crypto/backup-keys.js';
 import { objectName } from '../storage/keys.js';
 import { firstKey, readAll } from '../storage/small-objects.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -52,6 +53,7 @@ export const KNOWN_FEATURES = [
   { name: 'zstd', doc: 'data files are zstd frames (`.avro.zst`, compression "zstd")', usedBy: (m: Manifest) => m.compression === 'zstd' },
   { name: 'incremental', doc: 'the backup holds only what changed since its parent (kind "incremental"): restore needs the chain', usedBy: (m: Manifest) => m.kind === 'incremental' },
   { name: 'deletions', doc: 'the backup lists the digests of every live record (liveDigests): a chain restore leaves deleted records out', usedBy: (m: Manifest) => m.liveDigests !== undefined },
+  { name: 'encryption', doc: 'data, metadata and digest-list files are encrypted (encryption): reading them needs the key', usedBy: (m: Manifest) => m.encryption !== undefined },
 ] as const;
 
 export type ManifestFeature = (typeof KNOWN_FEATURES)[number]['name'];
@@ -144,7 +146,23 @@ export interface Manifest {
   truncateThresholds?: Record<string, number>;
   /** With --track-deletes: the digests of every record live when the backup ran, per partition group. */
   liveDigests?: DigestListEntry[];
+  /**
+   * An encrypted backup (docs/security.md): every data, metadata and digest-list file is
+   * an aerobak encrypted stream; the data key is wrapped in `keys/<kek id>.json`, and
+   * `manifest.hmac` holds the MAC of this manifest. Sizes and SHA-256s are of the stored
+   * (encrypted) bytes.
+   */
+  encryption?: EncryptionInfo;
 }
+
+export interface EncryptionInfo {
+  scheme: typeof ENCRYPTION_SCHEME;
+  /** Plaintext bytes per segment. */
+  segmentBytes: number;
+}
+
+/** AES-256-GCM streaming segments with HKDF-SHA256 per-file keys (stream-aead.ts). */
+export const ENCRYPTION_SCHEME = 'aes256gcm-hkdf-stream-v1';
 
 export type BackupKind = 'full' | 'incremental';
 
@@ -302,6 +320,12 @@ function chainFieldsProblem(m: Record<string, unknown>, names: Set<string>): voi
     const t = object(m.truncateThresholds, 'truncateThresholds');
     for (const [k, v] of Object.entries(t)) count(v, `truncateThresholds[${JSON.stringify(k)}]`);
   }
+  if (m.encryption !== undefined) {
+    const e = m.encryption as Record<string, unknown>;
+    if (typeof e !== 'object' || e === null) fail('encryption', 'expected an object');
+    if (e.scheme !== ENCRYPTION_SCHEME) fail('encryption.scheme', `expected "${ENCRYPTION_SCHEME}"`);
+    if (!Number.isSafeInteger(e.segmentBytes) || (e.segmentBytes as number) < 1024) fail('encryption.segmentBytes', 'expected an integer of at least 1024');
+  }
   if (m.liveDigests !== undefined) {
     if (!Array.isArray(m.liveDigests)) fail('liveDigests', 'expected an array');
     (m.liveDigests as unknown[]).forEach((l, i) => {
@@ -432,12 +456,19 @@ function manifestProblem(v: unknown): { unsupported: string } | { corrupt: strin
  * is not a valid manifest of the current format version, e.g. if `records` is not the
  * sum of the files' records, or if `requires` misses a feature it uses.
  */
-export async function writeManifest(store: ObjectStore, prefix: string, m: Manifest, opts: { signal?: AbortSignal } = {}): Promise<void> {
+export async function writeManifest(
+  store: ObjectStore,
+  prefix: string,
+  m: Manifest,
+  opts: { signal?: AbortSignal; beforeCommit?: (sha256: string) => Promise<void> } = {},
+): Promise<void> {
   if (m.formatVersion !== MANIFEST_FORMAT_VERSION) throw new RangeError(`refusing to write a manifest of format version ${m.formatVersion}: this aerobak writes ${MANIFEST_FORMAT_VERSION}`);
   const problem = manifestProblem(m);
   if (problem) throw new RangeError(`refusing to write an invalid manifest: ${'corrupt' in problem ? problem.corrupt : problem.unsupported}`);
   const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
-  await store.write(objectKey(prefix, MANIFEST_FILE), singleChunk(bytes), opts);
+  // What must exist before the manifest makes the backup complete (the MAC of an encrypted one).
+  await opts.beforeCommit?.(sha256(bytes));
+  await store.write(objectKey(prefix, MANIFEST_FILE), singleChunk(bytes), opts.signal ? { signal: opts.signal } : {});
 }
 
 /**
@@ -489,11 +520,12 @@ export async function writeMetadata(
   store: ObjectStore,
   prefix: string,
   metadata: BackupMetadata,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; crypto?: FileCrypto } = {},
 ): Promise<MetadataFileEntry> {
   const writer = new ContainerWriter(METADATA_CODEC);
   writer.append(metadata);
-  const bytes = Buffer.concat([writer.header, writer.takeBlock()!.bytes]);
+  const plain = Buffer.concat([writer.header, writer.takeBlock()!.bytes]);
+  const bytes = opts.crypto ? await sealBuffer(opts.crypto, METADATA_FILE, plain) : plain;
   await store.write(objectKey(prefix, METADATA_FILE), singleChunk(bytes), opts);
   return { name: METADATA_FILE, size: bytes.length, sha256: sha256(bytes), indexes: metadata.indexes.length, udfs: metadata.udfs.length };
 }
@@ -503,7 +535,7 @@ export async function writeMetadata(
  * Rejects with MetadataFileError (METADATA_MISSING, or METADATA_CORRUPT for a size,
  * SHA-256, decoding or count mismatch) or the store's own errors.
  */
-export async function readMetadata(store: ObjectStore, prefix: string, entry: MetadataFileEntry): Promise<BackupMetadata> {
+export async function readMetadata(store: ObjectStore, prefix: string, entry: MetadataFileEntry, crypto?: FileCrypto): Promise<BackupMetadata> {
   const key = objectKey(prefix, entry.name);
   const where = objectName(store.location, key);
   let stream: Readable;
@@ -519,9 +551,17 @@ export async function readMetadata(store: ObjectStore, prefix: string, entry: Me
   if (bytes.length !== entry.size) throw corrupt(`is ${bytes.length} bytes but the manifest says ${entry.size}`);
   const digest = sha256(bytes);
   if (digest !== entry.sha256) throw corrupt(`has SHA-256 ${digest} but the manifest says ${entry.sha256}`);
+  let plain = bytes;
+  if (crypto) {
+    try {
+      plain = await openBuffer(crypto, entry.name, where, bytes);
+    } catch (error) {
+      throw corrupt(`does not decrypt: ${(error as Error).message}`, error);
+    }
+  }
   const values: BackupMetadata[] = [];
   const decoder = new ContainerDecoder(METADATA_CODEC);
-  decoder.end(bytes);
+  decoder.end(plain);
   try {
     for await (const v of decoder) values.push(v as BackupMetadata);
   } catch (error) {

@@ -54,7 +54,10 @@ import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { parseDataFileName } from './backup.js';
 import { decompressor, requireCompression } from './compression.js';
 import { discard, readDataFile, type Compression, type DataFileEntry } from './data-files.js';
-import { describeChain, resolveChain, type ChainLink } from './chain.js';
+import { describeChain, resolveChain, unlockChain, type ChainLink } from './chain.js';
+import type { FileCrypto } from '../crypto/backup-keys.js';
+import { KEYS_DIRECTORY, type Kek } from '../crypto/keys.js';
+import { firstKey } from '../storage/small-objects.js';
 import { chainAt } from './chain-at.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
 import { RestoreJournal, defaultJournalPath, journalId } from './restore-journal.js';
@@ -106,6 +109,8 @@ export interface RestoreOptions {
   applyDeletes?: boolean;
   /** Digests a chain restore holds in memory per partition chunk (chain-restore.ts); default DEFAULT_CHAIN_DIGEST_BUDGET. */
   chainDigestBudget?: number;
+  /** The key of an encrypted backup (every link of its chain). */
+  key?: Kek;
 }
 
 export interface RestoreDeps {
@@ -215,6 +220,8 @@ interface Pass {
   counts?: LinkCounts;
   /** Names the pass in the journal (link and chunk). */
   step: string;
+  /** For an encrypted backup. */
+  crypto?: FileCrypto;
 }
 
 /** The chain to restore, from a backup's location or, with `at`, from a repository. */
@@ -269,6 +276,8 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   let chain: ChainLink[] | undefined;
   try {
     chain = await chainToRestore(opts, open);
+    // Encrypted links: the key opens every one and their manifests authenticate, or nothing is written.
+    await unlockChain(chain, opts.key);
     const newest = chain.at(-1)!;
     const manifest = newest.manifest;
     const files = manifest.files.map((entry) => ({ name: entry.name, size: entry.size, entry }));
@@ -276,6 +285,9 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     if (chain.length > 1) note(`restoring ${describeChain(chain)}, ending at ${newest.location}`);
   } catch (err) {
     if (!(err instanceof IncompleteBackupError) || !opts.force || opts.at !== undefined) throw err;
+    if ((await firstKey(store, `${KEYS_DIRECTORY}/`)) !== undefined) {
+      throw new UsageError(`${store.location} is an encrypted backup without a manifest: it cannot be authenticated, so it is not restored with --force (finish it with backup --resume)`);
+    }
     source = await unverifiedSource(store, deps.signal, err);
     note(
       `${store.location} has no manifest: restoring the records of its ${source.files.length} complete data file(s), unverified, and no indexes or UDFs (--force)`,
@@ -331,7 +343,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     // Indexes and UDFs come from the newest link.
     const newest = chain?.at(-1);
     const metadata: BackupMetadata =
-      entry && newest && !(opts.noIndexes && opts.noUdfs) ? await readMetadata(newest.store, newest.prefix, entry) : { indexes: [], udfs: [] };
+      entry && newest && !(opts.noIndexes && opts.noUdfs) ? await readMetadata(newest.store, newest.prefix, entry, newest.crypto) : { indexes: [], udfs: [] };
     const sets = new Set(opts.sets ?? []);
     const wanted = (opts.noIndexes ? [] : metadata.indexes).map((i): IndexDefinition => ({ ...i, namespace: target }));
     const indexes = wanted.filter((i) => sets.size === 0 || (i.set !== undefined && sets.has(i.set)));
@@ -404,6 +416,7 @@ async function* passesOf(
       prefix: link.prefix,
       files: step.files.map((entry) => ({ name: entry.name, size: entry.size, entry })),
       compress: link.manifest.compression,
+      ...(link.crypto ? { crypto: link.crypto } : {}),
       ...(step.filter ? { filter: step.filter } : {}),
       ...(summary.links ? { counts: summary.links[step.linkIndex]! } : {}),
       step: `${link.location}|${step.chunk}`,
@@ -469,7 +482,7 @@ async function restoreRecords(
   async function worker(): Promise<void> {
     for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
-      const { store, prefix, compress, filter, counts } = pass;
+      const { store, prefix, compress, filter, counts, crypto } = pass;
       const step = `${pass.step}|${name}|${entry?.sha256 ?? next.size}`;
       const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}), ...(filter ? { digests: filter } : {}) });
       if (journal.has(step)) {
@@ -477,11 +490,11 @@ async function restoreRecords(
         summary.resumedRecords += entry?.records ?? 0;
         // A chain's newer links decide what older ones may write: their files are still
         // read (not written) so that the records they hold are known as seen.
-        if (filter && entry) await pipeline(readDataFile({ store, prefix, entry, compress, signal }, rows), discard(), { signal });
+        if (filter && entry) await pipeline(readDataFile({ store, prefix, entry, compress, signal, ...(crypto ? { crypto } : {}) }, rows), discard(), { signal });
         bytesRead += next.size;
         continue;
       }
-      const file = entry ? readDataFile({ store, prefix, entry, compress, signal }, rows) : await readUnverified(store, name, compress, rows, signal);
+      const file = entry ? readDataFile({ store, prefix, entry, compress, signal, ...(crypto ? { crypto } : {}) }, rows) : await readUnverified(store, name, compress, rows, signal);
       const writer = new BatchWriter(cluster, {
         policy: opts.mode ?? 'generation-greater',
         ...(opts.extraTtlSeconds !== undefined ? { extraTtlSeconds: opts.extraTtlSeconds } : {}),

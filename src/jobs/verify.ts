@@ -13,7 +13,9 @@ import { openStore } from '../storage/index.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { ChainError, resolveChain, type ChainErrorCode } from './chain.js';
 import { requireCompression } from './compression.js';
-import { checkDataFile, objectKey, type DataFileErrorCode } from './data-files.js';
+import { checkDataFile, objectKey, sha256Of, type DataFileEntry, type DataFileErrorCode } from './data-files.js';
+import { MAC_FILE, ManifestAuthError, openBackupKey, type FileCrypto } from '../crypto/backup-keys.js';
+import { WrongKeyError, type Kek } from '../crypto/keys.js';
 import {
   BackupNotFoundError,
   CorruptManifestError,
@@ -22,7 +24,7 @@ import {
   MetadataFileError,
   UnsupportedManifestError,
   backupLocation,
-  readManifest,
+  readManifestAndHash,
   readMetadata,
   type Manifest,
 } from './manifest.js';
@@ -36,7 +38,10 @@ export type VerifyProblemCode =
   | 'METADATA_MISSING'
   | 'METADATA_CORRUPT'
   | DigestListErrorCode
-  | ChainErrorCode;
+  | ChainErrorCode
+  | 'WRONG_KEY'
+  | 'MANIFEST_NOT_AUTHENTIC'
+  | 'STORED_FILE_MISMATCH';
 
 export interface VerifyProblem {
   code: VerifyProblemCode;
@@ -78,6 +83,11 @@ export interface VerifyReport {
   /** Backups verified: 1, or the links of the chain an incremental ends. */
   links: number;
   problems: VerifyProblem[];
+  /**
+   * The backup is encrypted and no key was given: only the stored bytes were checked
+   * (sizes and SHA-256s against the manifest), not the content (records, counts).
+   */
+  contentUnchecked?: true;
 }
 
 export interface VerifyOptions {
@@ -93,14 +103,17 @@ export interface VerifyOptions {
    */
   location?: string;
   openStore?: StoreOpener;
+  /** The key of an encrypted backup; without it only the stored (encrypted) bytes are checked: sizes and SHA-256s. */
+  key?: Kek;
 }
 
 export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   const { store, prefix } = opts;
   const report: VerifyReport = { ok: false, location: backupLocation(store, prefix), filesChecked: 0, records: 0, bytes: 0, links: 0, problems: [] };
   let manifest: Manifest;
+  let manifestSha256: string;
   try {
-    manifest = await readManifest(store, prefix);
+    ({ manifest, sha256: manifestSha256 } = await readManifestAndHash(store, prefix));
   } catch (error) {
     if (
       error instanceof BackupNotFoundError ||
@@ -115,11 +128,18 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   }
   report.manifest = manifest;
 
-  let links: { store: ObjectStore; prefix: string; manifest: Manifest; location?: string }[] = [{ store, prefix, manifest }];
+  let links: VerifiedLink[] = [{ store, prefix, manifest, manifestSha256, where: report.location }];
   if (manifest.kind === 'incremental' && opts.location !== undefined) {
     try {
       const chain = await resolveChain(opts.location, opts.openStore ?? openStore);
-      links = chain.map((l, i) => ({ store: l.store, prefix: l.prefix, manifest: l.manifest, ...(i < chain.length - 1 ? { location: l.location } : {}) }));
+      links = chain.map((l, i) => ({
+        store: l.store,
+        prefix: l.prefix,
+        manifest: l.manifest,
+        manifestSha256: l.manifestSha256,
+        where: l.location,
+        ...(i < chain.length - 1 ? { location: l.location } : {}),
+      }));
     } catch (error) {
       if (!(error instanceof ChainError)) throw error;
       report.problems.push({ code: error.code, file: MANIFEST_FILE, message: error.message, link: error.link });
@@ -134,23 +154,66 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     await verifyOne(link, report, opts, { filesTotal, bytesTotal });
     report.links++;
   }
+  if (links.some((l) => l.manifest.encryption) && !opts.key) report.contentUnchecked = true;
   report.ok = report.problems.length === 0;
   return report;
 }
 
+interface VerifiedLink {
+  store: ObjectStore;
+  prefix: string;
+  manifest: Manifest;
+  manifestSha256: string;
+  /** The backup's location, for messages. */
+  where: string;
+  /** For a link that is not the backup verified itself. */
+  location?: string;
+}
+
+/**
+ * An encrypted backup without its key: each stored file's size and SHA-256 against the
+ * manifest (the content cannot be decrypted, so it is not checked).
+ */
+async function verifyStored(link: VerifiedLink, report: VerifyReport, signal: AbortSignal | undefined, push: (p: VerifyProblem) => void): Promise<void> {
+  const { store, prefix, manifest } = link;
+  const files = [...manifest.files, ...(manifest.liveDigests ?? []), ...(manifest.metadata ? [manifest.metadata] : [])];
+  for (const f of files) {
+    signal?.throwIfAborted();
+    const key = objectKey(prefix, f.name);
+    const where = `${link.where}/${f.name}`;
+    if ((await store.stat(key)) === null) {
+      push({ code: 'STORED_FILE_MISMATCH', file: f.name, message: `${where} is missing` });
+      continue;
+    }
+    const { size, sha256 } = await sha256Of(store, key, signal);
+    if (size !== f.size) push({ code: 'STORED_FILE_MISMATCH', file: f.name, message: `${where} is ${size} bytes but the manifest says ${f.size}` });
+    else if (sha256 !== f.sha256) push({ code: 'STORED_FILE_MISMATCH', file: f.name, message: `${where} has SHA-256 ${sha256} but the manifest says ${f.sha256}` });
+    if (manifest.files.includes(f as DataFileEntry)) {
+      report.filesChecked++;
+      report.bytes += size;
+    }
+  }
+}
+
 /** Checks one backup's data files, live-digest lists and metadata file into `report`. */
-async function verifyOne(
-  link: { store: ObjectStore; prefix: string; manifest: Manifest; location?: string },
-  report: VerifyReport,
-  opts: VerifyOptions,
-  totals: { filesTotal: number; bytesTotal: number },
-): Promise<void> {
+async function verifyOne(link: VerifiedLink, report: VerifyReport, opts: VerifyOptions, totals: { filesTotal: number; bytesTotal: number }): Promise<void> {
   const { store, prefix, manifest } = link;
   const { signal } = opts;
   const push = (p: VerifyProblem) => report.problems.push(link.location ? { ...p, link: link.location } : p);
+  let crypto: FileCrypto | undefined;
+  if (manifest.encryption) {
+    if (!opts.key) return verifyStored(link, report, signal, push);
+    try {
+      crypto = await openBackupKey(store, prefix, opts.key, link.where, link.manifestSha256);
+    } catch (error) {
+      if (!(error instanceof WrongKeyError) && !(error instanceof ManifestAuthError)) throw error;
+      push({ code: error.code as VerifyProblemCode, file: error instanceof WrongKeyError ? 'keys/' : MAC_FILE, message: error.message });
+      return;
+    }
+  }
   for (const entry of manifest.files) {
     signal?.throwIfAborted();
-    const check = await checkDataFile({ store, prefix, entry, compress: manifest.compression, signal });
+    const check = await checkDataFile({ store, prefix, entry, compress: manifest.compression, signal, ...(crypto ? { crypto } : {}) });
     for (const p of check.problems) {
       const problem: VerifyProblem = { code: p.code, file: p.file, message: p.message };
       if (p.position) problem.position = p.position;
@@ -171,7 +234,7 @@ async function verifyOne(
   for (const list of manifest.liveDigests ?? []) {
     signal?.throwIfAborted();
     try {
-      await readDigestList(store, objectKey(prefix, list.name), list, () => false, () => undefined, signal);
+      await readDigestList(store, objectKey(prefix, list.name), list, () => false, () => undefined, signal, crypto?.decrypt(list.name, `${link.where}/${list.name}`));
     } catch (error) {
       if (!(error instanceof DigestListError)) throw error;
       push({ code: error.code, file: error.file, message: error.message });
@@ -180,7 +243,7 @@ async function verifyOne(
   if (manifest.metadata) {
     signal?.throwIfAborted();
     try {
-      await readMetadata(store, prefix, manifest.metadata);
+      await readMetadata(store, prefix, manifest.metadata, crypto);
     } catch (error) {
       if (!(error instanceof MetadataFileError)) throw error;
       push({ code: error.code, file: error.file, message: error.message });
