@@ -8,7 +8,8 @@
  * handler can see); many small files and a rate limit make every kill point land.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import type Aerospike from 'aerospike';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
+import { rawKek } from '../../src/crypto/keys.js';
 import { BACKUP_STATE_FILE, type BackupState } from '../../src/jobs/backup-state.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import { readManifest } from '../../src/jobs/manifest.js';
@@ -127,6 +129,28 @@ describe('backup --resume after SIGKILL', () => {
       await expectRestoresToSource(dir);
     });
   }
+
+  it('finishes an encrypted backup killed between data files, with its key given again (never without it)', async () => {
+    const dir = join(tmp, 'encrypted');
+    const keyFile = join(tmp, 'resume.key');
+    const key = randomBytes(32);
+    await writeFile(keyFile, key);
+    expect(await killedBackup(dir, (s) => sealedFiles(s) >= 4, ['--encrypt', '--key-file', keyFile])).toBe('SIGKILL');
+    expect((await readState(dir))!.options.encrypted).toBe(true);
+    await expect(runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: {} })).rejects.toMatchObject({ name: 'UsageError', message: expect.stringMatching(/is encrypted: give its key again/) });
+    await expect(runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: {}, encrypt: rawKek(randomBytes(32), 'another key') })).rejects.toMatchObject({ code: 'WRONG_KEY' });
+    const kek = rawKek(key, 'key file');
+    const summary = await runBackup({ cluster: { hosts: '' }, namespace: '', resume: dir, resumeGiven: {}, encrypt: kek });
+    expect(summary).toMatchObject({ resumed: true, records: COUNT });
+    // The key object survived the resume's clean-up, and every file is encrypted.
+    expect(await readdir(join(dir, 'keys'))).toHaveLength(1);
+    for (const f of (await readdir(dir)).filter((n) => n.startsWith('test_'))) expect((await readFile(join(dir, f))).subarray(0, 4).toString('latin1')).toBe('AEBK');
+    await truncateSets(client, 'bar', [set]);
+    await runRestore({ cluster: { hosts: cluster.hosts }, from: dir, namespaceMap: new Map([['test', 'bar']]), noUdfs: true, noIndexes: true, key: kek });
+    const restored = await scanSets(wire, 'bar', [set]);
+    for (const r of restored.values()) r.namespace = 'test';
+    expectSameRecords(source, restored);
+  });
 
   it('refuses options that contradict the interrupted backup, and a backup that is complete', async () => {
     const dir = join(tmp, 'conflict');
