@@ -10,6 +10,7 @@ import { StorageError, isAbortError } from '../storage/errors.js';
 import { backupCommand } from './backup.js';
 import type { CliCommand, CliContext } from './command.js';
 import { exportCommand } from './export.js';
+import { pruneCommand } from './prune.js';
 import { rekeyCommand } from './rekey.js';
 import { listCommand } from './list.js';
 import { renderHelp } from './options.js';
@@ -17,7 +18,7 @@ import { jsonLine } from './output.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 
-export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand, rekeyCommand];
+export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand, pruneCommand, rekeyCommand];
 
 export function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;

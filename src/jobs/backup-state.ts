@@ -72,6 +72,8 @@ export interface BackupState {
   parent?: { ref: ParentRef; location: string; since: string };
   metadata?: MetadataFileEntry;
   groups: GroupState[];
+  /** ISO 8601: when the state was last stored (a running backup stores it at every sealed file). */
+  savedAt?: string;
 }
 
 /** The destination has no usable state to resume from. */
@@ -96,6 +98,8 @@ export class StateWriter {
   ) {}
 
   save(): Promise<void> {
+    // When it was last saved: prune tells a backup still running from an abandoned one by it.
+    this.state.savedAt = new Date().toISOString();
     const bytes = Buffer.from(`${JSON.stringify(this.state)}\n`, 'utf8');
     const next = this.#chain.then(() => this.store.write(objectKey(this.prefix, BACKUP_STATE_FILE), [bytes], this.signal ? { signal: this.signal } : {})).then(() => undefined);
     this.#chain = next.catch(() => undefined);

@@ -62,6 +62,12 @@ export class ResumingStore implements ObjectStore {
     return this.inner.stat(key);
   }
 
+  /** The inner store's retention check (S3 Object Lock, GCS retention), when it has one. */
+  retainedUntil(key: string): Promise<{ until?: Date; reason: string } | undefined> {
+    const inner = this.inner as ObjectStore & { retainedUntil?: (key: string) => Promise<{ until?: Date; reason: string } | undefined> };
+    return inner.retainedUntil ? inner.retainedUntil(key) : Promise.resolve(undefined);
+  }
+
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
     return this.inner.list(prefix, options);
   }

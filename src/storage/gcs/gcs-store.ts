@@ -170,6 +170,26 @@ export class GcsStore implements ObjectStore {
     }
   }
 
+  /**
+   * Whether the object is under a retention lock (a bucket retention policy, an object
+   * retention, or a temporary or event-based hold): prune leaves such backups alone.
+   */
+  async retainedUntil(key: string): Promise<{ until?: Date; reason: string } | undefined> {
+    checkKey(key);
+    let metadata: Record<string, unknown>;
+    try {
+      [metadata] = (await this.#bucket.file(this.config.root + key).getMetadata()) as unknown as [Record<string, unknown>];
+    } catch (error) {
+      throw gcsError(error, this.config.bucket, objectName(this.location, key), 'stat');
+    }
+    if (metadata.temporaryHold === true) return { reason: 'GCS temporary hold' };
+    if (metadata.eventBasedHold === true) return { reason: 'GCS event-based hold' };
+    const retention = metadata.retention as { retainUntilTime?: string } | undefined;
+    const until = retention?.retainUntilTime ?? (metadata.retentionExpirationTime as string | undefined);
+    if (until !== undefined && Date.parse(until) > Date.now()) return { until: new Date(until), reason: `GCS retention until ${new Date(until).toISOString()}` };
+    return undefined;
+  }
+
   /** The library's file stream fetches the next page (1,000 objects) as the previous one is consumed. */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     checkPrefix(prefix);
