@@ -6,6 +6,7 @@ import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
 import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
+import { checkShard, finalizeShards } from '../jobs/shards.js';
 import {
   bool,
   clusterOptions,
@@ -73,12 +74,18 @@ const performanceOptions: readonly OptionSpec[] = [
   },
 ];
 
+const shardOptions: readonly OptionSpec[] = [
+  { name: 'shard', type: 'string', value: 'I/N', description: 'be worker I (0-based) of a sharded run of N workers into --to (docs/distributed.md)' },
+  { name: 'shards', type: 'string', value: 'N', description: 'a sharded run of N workers, this worker\'s index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)' },
+  { name: 'finalize', type: 'string', value: 'LOCATION', description: 'complete the sharded run at LOCATION once every shard is done (idempotent; workers try it themselves)' },
+];
+
 const encryptionOptions: readonly OptionSpec[] = [
   { name: 'encrypt', type: 'boolean', description: 'encrypt every file of the backup (AES-256-GCM, authenticated; docs/security.md) with a new data key wrapped for the key given below' },
   ...keySourceOptions('', 'the key-encryption key'),
 ];
 
-export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...encryptionOptions, ...connectionOptions, ...outputOptions];
+export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...shardOptions, ...encryptionOptions, ...connectionOptions, ...outputOptions];
 
 /** Options for `--resume`: only what was typed, to be checked against the saved state. */
 function resumeOptionsFrom(values: ParsedValues, location: string): BackupOptions {
@@ -111,6 +118,27 @@ function resumeOptionsFrom(values: ParsedValues, location: string): BackupOption
   const rps = integer(values, 'records-per-second', { min: 1 });
   if (rps !== undefined) opts.recordsPerSecond = rps;
   return opts;
+}
+
+/** The shard of a sharded run: --shard I/N, or --shards N with the index from JOB_COMPLETION_INDEX. */
+export function shardFrom(values: ParsedValues, env: NodeJS.ProcessEnv): { index: number; count: number } | undefined {
+  const shard = str(values, 'shard');
+  const shards = str(values, 'shards');
+  if (shard !== undefined && shards !== undefined) throw new UsageError('give --shard I/N, or --shards N with JOB_COMPLETION_INDEX, not both');
+  if (shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(shard);
+    if (!m) throw new UsageError(`--shard ${shard}: expected I/N, e.g. 0/4`);
+    const s = { index: Number(m[1]), count: Number(m[2]) };
+    checkShard(s);
+    return s;
+  }
+  if (shards === undefined) return undefined;
+  const count = Number(shards);
+  const index = env.JOB_COMPLETION_INDEX;
+  if (index === undefined || !/^\d+$/.test(index)) throw new UsageError('--shards N takes this worker\'s index from JOB_COMPLETION_INDEX, which is not set (use --shard I/N outside a Kubernetes Indexed Job)');
+  const s = { index: Number(index), count };
+  checkShard(s);
+  return s;
 }
 
 /** Turns parsed values into BackupOptions; every check that needs no I/O happens here. */
@@ -161,6 +189,13 @@ export function backupOptionsFrom(values: ParsedValues): BackupOptions {
   return opts;
 }
 
+function shardLines(s: BackupSummary): string[] {
+  const shard = (s as BackupSummary & { shard?: { index: number; count: number; attempt: string; accepted: boolean; finalize: { status: string; missing?: number[] } } }).shard;
+  if (!shard) return [];
+  const done = shard.finalize.status === 'waiting' ? `waiting for shard(s) ${shard.finalize.missing!.join(', ')}` : 'the backup is complete';
+  return [`shard ${shard.index} of ${shard.count}: attempt ${shard.attempt} ${shard.accepted ? 'accepted' : 'not accepted (another attempt of this shard was)'}; ${done}`];
+}
+
 export function printBackupSummary(io: Io, s: BackupSummary): void {
   io.stdout.write(
     [
@@ -170,6 +205,7 @@ export function printBackupSummary(io: Io, s: BackupSummary): void {
       ...(s.resumed ? [`resumed: ${formatCount(s.recordsScanned)} records scanned by this run, the rest kept from the interrupted one`] : []),
       ...(s.kind === 'incremental' ? [`incremental of: ${s.parent}`] : []),
       ...(s.liveDigests !== undefined ? [`live records tracked: ${formatCount(s.liveDigests)}`] : []),
+      ...shardLines(s),
       '',
     ].join('\n'),
   );
@@ -191,6 +227,7 @@ export const backupCommand: CliCommand = {
       { title: 'What to back up', options: backupOptions },
       { title: 'Repositories and incremental chains', options: chainOptions },
       { title: 'Performance and files', options: performanceOptions },
+      { title: 'Sharded runs', options: shardOptions },
       { title: 'Encryption', options: encryptionOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
@@ -215,7 +252,16 @@ export const backupCommand: CliCommand = {
       io.stdout.write(renderHelp(backupCommand.help));
       return ExitCode.OK;
     }
+    const finalize = str(values, 'finalize');
+    if (finalize !== undefined) {
+      const result = await finalizeShards(finalize, { ...(str(values, 'shards') ? { count: Number(str(values, 'shards')) } : {}) });
+      if (bool(values, 'json')) jsonLine(io.stdout, 'summary', result);
+      else io.stdout.write(result.status === 'complete' ? `sharded backup complete: ${formatCount(result.records)} records in ${result.files} data file(s) at ${result.location}${result.removedAttempts > 0 ? ` (${result.removedAttempts} unaccepted attempt(s) removed)` : ''}\n` : `the sharded backup at ${result.location} was already complete\n`);
+      return ExitCode.OK;
+    }
     const opts = backupOptionsFrom(values);
+    const shard = shardFrom(values, io.env);
+    if (shard) opts.shard = shard;
     const kek = await kekFrom(values, io.env);
     if (bool(values, 'encrypt') && !kek) throw new UsageError('--encrypt needs a key: --key-file, --key-env, --passphrase-file or --kms');
     if (kek && !bool(values, 'encrypt') && opts.resume === undefined) throw new UsageError('a key was given without --encrypt: add --encrypt to encrypt the backup');

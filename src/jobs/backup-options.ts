@@ -60,6 +60,14 @@ export interface BackupOptions {
   resumeGiven?: Partial<SavedOptions>;
   /** Encrypt the backup (docs/security.md): a new data key wrapped for this key-encryption key. Resuming an encrypted backup needs it again. */
   encrypt?: Kek;
+  /**
+   * One shard of a sharded run (docs/distributed.md): worker `index` of `count` backs up its
+   * share of the partitions to `to`/shards/<index>/<attempt>/, and the run is complete once
+   * finalized (shards.ts).
+   */
+  shard?: { index: number; count: number };
+  /** For a shard's attempt: the manifest is stored under this name, with its shard, not as manifest.json. */
+  shardManifest?: { name: string; shard: { index: number; count: number } };
 }
 
 export interface BackupDeps {

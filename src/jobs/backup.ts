@@ -88,6 +88,7 @@ export function checkCompressOptions(compress: Compression, level: number | unde
 }
 
 export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Promise<BackupSummary> {
+  if (opts.shard) return (await import('./shards.js')).runShard(opts, deps);
   const now = deps.now ?? (() => new Date());
   const started = now();
   deps.signal?.throwIfAborted();
@@ -164,6 +165,7 @@ async function execute(cluster: Cluster, plan: Plan, started: Date, deps: Backup
   const crypto = plan.crypto;
   await writeManifest(store, '', manifest, {
     ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(opts.shardManifest ? { name: opts.shardManifest.name } : {}),
     ...(crypto ? { beforeCommit: (sha256: string) => writeManifestMac(store, '', crypto, sha256, deps.signal) } : {}),
   });
   await store.delete(BACKUP_STATE_FILE);
@@ -261,6 +263,7 @@ function buildManifest(opts: BackupOptions, run: BackupRun): Manifest {
     truncateThresholds: run.thresholds,
     ...(run.liveDigests ? { liveDigests: run.liveDigests } : {}),
     ...(run.segmentBytes !== undefined ? { encryption: { scheme: ENCRYPTION_SCHEME, segmentBytes: run.segmentBytes } } : {}),
+    ...(opts.shardManifest ? { shard: opts.shardManifest.shard } : {}),
   };
   manifest.requires = requiredFeatures(manifest);
   return manifest;

@@ -53,6 +53,19 @@ function split(key: string): { dir: string; name: string } {
   return slash < 0 ? { dir: '', name: key } : { dir: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
+const SHARD_DIR = /^(?:(.*)\/)?shards\/\d+(?:\/[^/]+)?$/;
+
+/**
+ * The backup a folder belongs to: itself, or for the shards of a sharded run
+ * (`<backup>/shards/<i>/<attempt>`) and key objects (`<backup>/keys`), the backup above.
+ */
+export function owningBackup(dir: string): string {
+  const shard = SHARD_DIR.exec(dir);
+  if (shard) return shard[1] ?? '';
+  if (dir === 'keys') return '';
+  return dir.endsWith('/keys') ? dir.slice(0, -'/keys'.length) : dir;
+}
+
 export async function listBackups(
   location: string,
   deps: { signal?: AbortSignal; openStore?: StoreOpener } = {},
@@ -60,12 +73,13 @@ export async function listBackups(
   const store = await (deps.openStore ?? openStore)(location, 'read');
   const dirs = new Map<string, { manifest: boolean; dataFiles: number; bytes: number; namespace?: string }>();
   for await (const o of store.list('', { signal: deps.signal })) {
-    const { dir, name } = split(o.key);
+    const { dir: folder, name } = split(o.key);
+    const dir = owningBackup(folder);
     const data = parseDataFileName(name);
     if (name !== MANIFEST_FILE && name !== METADATA_FILE && !data && !name.endsWith('.digests')) continue;
     const d = dirs.get(dir) ?? { manifest: false, dataFiles: 0, bytes: 0 };
     d.bytes += o.size;
-    if (name === MANIFEST_FILE) d.manifest = true;
+    if (name === MANIFEST_FILE && dir === folder) d.manifest = true;
     if (data) {
       d.dataFiles++;
       d.namespace = data.namespace;

@@ -34,6 +34,8 @@ import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type 
 export type { BackupMetadata } from '../avro/metadata-codec.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+/** Where the shards of a sharded run keep their attempts: shards/<index>/<attempt>/. */
+export const SHARDS_DIRECTORY = 'shards';
 export const METADATA_FILE = 'metadata.avro';
 export const MANIFEST_FORMAT = 'aerobak-backup';
 /** The manifest layout this code writes and the newest it reads (it reads 1 as well). */
@@ -54,6 +56,11 @@ export const KNOWN_FEATURES = [
   { name: 'incremental', doc: 'the backup holds only what changed since its parent (kind "incremental"): restore needs the chain', usedBy: (m: Manifest) => m.kind === 'incremental' },
   { name: 'deletions', doc: 'the backup lists the digests of every live record (liveDigests): a chain restore leaves deleted records out', usedBy: (m: Manifest) => m.liveDigests !== undefined },
   { name: 'encryption', doc: 'data, metadata and digest-list files are encrypted (encryption): reading them needs the key', usedBy: (m: Manifest) => m.encryption !== undefined },
+  {
+    name: 'shards',
+    doc: 'a sharded run (backup --shard): file names carry their shard path (shards/<index>/<attempt>/<name>)',
+    usedBy: (m: Manifest) => [...m.files, ...(m.liveDigests ?? []), ...(m.metadata ? [m.metadata] : [])].some((f) => f.name.includes('/')),
+  },
 ] as const;
 
 export type ManifestFeature = (typeof KNOWN_FEATURES)[number]['name'];
@@ -146,6 +153,8 @@ export interface Manifest {
   truncateThresholds?: Record<string, number>;
   /** With --track-deletes: the digests of every record live when the backup ran, per partition group. */
   liveDigests?: DigestListEntry[];
+  /** A shard's own manifest (shard-manifest.json of a sharded run): which shard, of how many. */
+  shard?: { index: number; count: number };
   /**
    * An encrypted backup (docs/security.md): every data, metadata and digest-list file is
    * an aerobak encrypted stream; the data key is wrapped in `keys/<kek id>.json`, and
@@ -292,11 +301,13 @@ function sha256Hex(v: unknown, path: string): void {
   if (!/^[0-9a-f]{64}$/.test(string(v, path))) fail(path, 'expected a SHA-256 as 64 lowercase hex digits');
 }
 
+/** A file's name in the backup: one path segment, or (a sharded run) `shards/<index>/<attempt>/<name>`. */
 function fileName(v: unknown, path: string): string {
   const name = string(v, path);
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name === MANIFEST_FILE) {
-    fail(path, `"${name}" is not a file name in the backup`);
-  }
+  const bad = (segment: string) => segment === '' || segment === '.' || segment === '..' || segment.includes('\\') || segment === MANIFEST_FILE;
+  const segments = name.split('/');
+  const sharded = segments.length === 4 && segments[0] === SHARDS_DIRECTORY && /^\d+$/.test(segments[1]!);
+  if ((segments.length !== 1 && !sharded) || segments.some(bad)) fail(path, `"${name}" is not a file name in the backup`);
   return name;
 }
 
@@ -460,7 +471,7 @@ export async function writeManifest(
   store: ObjectStore,
   prefix: string,
   m: Manifest,
-  opts: { signal?: AbortSignal; beforeCommit?: (sha256: string) => Promise<void> } = {},
+  opts: { signal?: AbortSignal; beforeCommit?: (sha256: string) => Promise<void>; name?: string; exclusive?: boolean } = {},
 ): Promise<void> {
   if (m.formatVersion !== MANIFEST_FORMAT_VERSION) throw new RangeError(`refusing to write a manifest of format version ${m.formatVersion}: this aerobak writes ${MANIFEST_FORMAT_VERSION}`);
   const problem = manifestProblem(m);
@@ -468,7 +479,9 @@ export async function writeManifest(
   const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
   // What must exist before the manifest makes the backup complete (the MAC of an encrypted one).
   await opts.beforeCommit?.(sha256(bytes));
-  await store.write(objectKey(prefix, MANIFEST_FILE), singleChunk(bytes), opts.signal ? { signal: opts.signal } : {});
+  const key = objectKey(prefix, opts.name ?? MANIFEST_FILE);
+  const write = opts.exclusive ? store.create.bind(store) : store.write.bind(store);
+  await write(key, singleChunk(bytes), opts.signal ? { signal: opts.signal } : {});
 }
 
 /**
@@ -479,11 +492,11 @@ export async function writeManifest(
  * aerobak does not know), or the store's own errors. A manifest reads as it is stored (a
  * version 1 manifest has no `requires`).
  */
-export async function readManifest(store: ObjectStore, prefix: string, onBytes?: (bytes: Buffer) => void): Promise<Manifest> {
+export async function readManifest(store: ObjectStore, prefix: string, onBytes?: (bytes: Buffer) => void, name = MANIFEST_FILE): Promise<Manifest> {
   const location = backupLocation(store, prefix);
   let stream: Readable;
   try {
-    stream = await store.read(objectKey(prefix, MANIFEST_FILE));
+    stream = await store.read(objectKey(prefix, name));
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'NOT_FOUND') throw error;
     const p = prefix.replace(/\/+$/, '');
@@ -509,9 +522,9 @@ export async function readManifest(store: ObjectStore, prefix: string, onBytes?:
  * The manifest of the backup at `prefix` and the SHA-256 of its stored bytes (what an
  * incremental records of its parent); rejects as readManifest does.
  */
-export async function readManifestAndHash(store: ObjectStore, prefix: string): Promise<{ manifest: Manifest; sha256: string }> {
+export async function readManifestAndHash(store: ObjectStore, prefix: string, name = MANIFEST_FILE): Promise<{ manifest: Manifest; sha256: string }> {
   let digest = '';
-  const manifest = await readManifest(store, prefix, (bytes) => (digest = sha256(bytes)));
+  const manifest = await readManifest(store, prefix, (bytes) => (digest = sha256(bytes)), name);
   return { manifest, sha256: digest };
 }
 

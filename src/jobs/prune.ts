@@ -24,7 +24,7 @@ import { readAll } from '../storage/small-objects.js';
 import type { ObjectStore, StoreOpener } from '../storage/types.js';
 import { BACKUP_STATE_FILE, type BackupState } from './backup-state.js';
 import { objectKey } from './data-files.js';
-import { listBackups, type BackupListing } from './list.js';
+import { listBackups, owningBackup, type BackupListing } from './list.js';
 import { MANIFEST_FILE, backupLocation } from './manifest.js';
 import { applyPolicy, policyIsEmpty, type RetentionPolicy } from './retention.js';
 
@@ -71,12 +71,10 @@ function isRetentionAware(store: ObjectStore): store is ObjectStore & RetentionA
   return typeof (store as Partial<RetentionAware>).retainedUntil === 'function';
 }
 
-/** The backup prefix an object belongs to: its folder, or for key objects (keys/…) the folder above. */
+/** The backup prefix an object belongs to: its folder, or the backup above key objects and shards. */
 function backupPrefixOf(key: string): string {
-  const parts = key.split('/');
-  parts.pop();
-  if (parts.at(-1) === 'keys') parts.pop();
-  return parts.join('/');
+  const slash = key.lastIndexOf('/');
+  return owningBackup(slash < 0 ? '' : key.slice(0, slash));
 }
 
 /** `<anything>-YYYYMMDDTHHMMSSZ`: the time in a default backup name. */
