@@ -5,6 +5,8 @@ import { ExitCode, UsageError } from '../errors.js';
 import { RecordWriteError, runRestore, type RestoreOptions, type RestoreSummary } from '../jobs/restore.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
+import { shardFrom } from './backup.js';
+import { finalizeRestore, runRestoreShard } from '../jobs/restore-shards.js';
 import {
   bool,
   clusterOptions,
@@ -73,7 +75,14 @@ const performanceOptions: readonly OptionSpec[] = [
 
 const keyOptions = keySourceOptions('', 'the key of an encrypted backup (every link of its chain)');
 
-export const restoreSpecs = [...restoreOptions, ...performanceOptions, ...keyOptions, ...connectionOptions, ...outputOptions];
+const shardOptions: readonly OptionSpec[] = [
+  { name: 'shard', type: 'string', value: 'I/N', description: 'be worker I (0-based) of a sharded restore of N workers: only the records of shard I\'s partitions (docs/distributed.md)' },
+  { name: 'shards', type: 'string', value: 'N', description: 'a sharded restore of N workers, this worker\'s index from JOB_COMPLETION_INDEX; with --finalize, how many shards to sum' },
+  { name: 'shard-reports', type: 'string', value: 'LOCATION', description: 'where each shard stores its report, and --finalize reads them' },
+  { name: 'finalize', type: 'boolean', description: 'after every shard of a sharded restore: sum their reports and restore indexes and UDFs once' },
+];
+
+export const restoreSpecs = [...restoreOptions, ...performanceOptions, ...shardOptions, ...keyOptions, ...connectionOptions, ...outputOptions];
 
 const codeByName = new Map<string, number>(Object.entries(ResultCode));
 
@@ -193,6 +202,7 @@ export const restoreCommand: CliCommand = {
     sections: [
       { title: 'What to restore', options: restoreOptions },
       { title: 'Performance', options: performanceOptions },
+      { title: 'Sharded restores', options: shardOptions },
       { title: 'Encrypted backups', options: keyOptions },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
@@ -216,10 +226,19 @@ export const restoreCommand: CliCommand = {
     const opts = restoreOptionsFrom(values);
     const key = await kekFrom(values, io.env);
     if (key) opts.key = key;
+    const reports = str(values, 'shard-reports');
+    if (reports !== undefined) opts.shardReports = reports;
+    const finalize = bool(values, 'finalize');
+    const shard = finalize ? undefined : shardFrom(values, io.env);
+    if (shard) opts.shard = shard;
+    const shards = finalize ? Number(str(values, 'shards')) : undefined;
+    if (finalize && !(Number.isInteger(shards) && shards! > 0)) throw new UsageError('restore --finalize needs --shards N, the number of shards to sum');
     const json = bool(values, 'json');
     let summary: RestoreSummary;
     try {
-      summary = await withProgress(io, json, (hooks) => runRestore(opts, { signal, ...hooks }));
+      summary = await withProgress(io, json, (hooks) =>
+        finalize ? finalizeRestore({ ...opts, shards: shards! }, { signal, ...hooks }) : shard ? runRestoreShard(opts, { signal, ...hooks }) : runRestore(opts, { signal, ...hooks }),
+      );
     } catch (err) {
       // The counts up to the failure tell what was written before it.
       if (err instanceof RecordWriteError && err.summary) {

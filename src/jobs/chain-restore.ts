@@ -152,15 +152,20 @@ function intersects(set: PartitionSet, chunk: Uint8Array): boolean {
  */
 export async function* chainPasses(
   links: readonly ChainLink[],
-  opts: { budget?: number; signal?: AbortSignal; collectDeleted?: boolean } = {},
+  opts: { budget?: number; signal?: AbortSignal; collectDeleted?: boolean; partitions?: Uint8Array } = {},
 ): AsyncGenerator<ChainPass> {
   const newest = links[links.length - 1]!;
   const liveLists = links.length > 1 ? (newest.manifest.liveDigests ?? []) : [];
+  const only = opts.partitions;
   if (links.length === 1) {
-    yield { link: newest, linkIndex: 0, chunk: 0, files: newest.manifest.files, filter: undefined };
+    // A restore of some partitions only (a shard of a sharded restore): their files, their records.
+    if (only) yield { link: newest, linkIndex: 0, chunk: 0, files: newest.manifest.files.filter((f) => intersects(f.partitions, only)), filter: new ChainFilter(only, new DigestSet(), undefined, false) };
+    else yield { link: newest, linkIndex: 0, chunk: 0, files: newest.manifest.files, filter: undefined };
     return;
   }
-  const chunks = planChunks(links, opts.budget ?? DEFAULT_CHAIN_DIGEST_BUDGET);
+  const chunks = planChunks(links, opts.budget ?? DEFAULT_CHAIN_DIGEST_BUDGET)
+    .map((chunk) => (only ? chunk.map((v, p) => v & only[p]!) : chunk))
+    .filter((chunk) => chunk.some((v) => v === 1));
   for (let c = 0; c < chunks.length; c++) {
     const chunk = chunks[c]!;
     let live: DigestSet | undefined;

@@ -41,9 +41,9 @@ import {
   type IndexPlan,
 } from '../aerospike/metadata.js';
 import { RateLimiter } from '../aerospike/rate-limiter.js';
-import type { RawRecord } from '../aerospike/types.js';
+import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
 import { keyToValue } from '../aerospike/wire/digest.js';
-import { resultCodeName } from '../aerospike/wire/result-codes.js';
+import { resultCodeHint, resultCodeName } from '../aerospike/wire/result-codes.js';
 import { ContainerDecoder } from '../avro/container.js';
 import { RECORD_CODEC } from '../avro/record-codec.js';
 import { RowsReader } from '../avro/record-rows.js';
@@ -58,6 +58,7 @@ import { describeChain, resolveChain, unlockChain, type ChainLink } from './chai
 import type { FileCrypto } from '../crypto/backup-keys.js';
 import { KEYS_DIRECTORY, type Kek } from '../crypto/keys.js';
 import { firstKey } from '../storage/small-objects.js';
+import { shardPartitions } from './shards.js';
 import { chainAt } from './chain-at.js';
 import { chainPasses, type ChainFilter, type LinkCounts } from './chain-restore.js';
 import { RestoreJournal, defaultJournalPath, journalId } from './restore-journal.js';
@@ -111,6 +112,16 @@ export interface RestoreOptions {
   chainDigestBudget?: number;
   /** The key of an encrypted backup (every link of its chain). */
   key?: Kek;
+  /**
+   * One worker of a sharded restore (docs/distributed.md): only the records of this
+   * shard's partitions are written; indexes and UDFs are checked for conflicts but left to
+   * `restore --finalize`, which sums the shards' reports (`shardReports`).
+   */
+  shard?: { index: number; count: number };
+  /** With `shard`: where the shard's report is stored; with `finalizeShards`, where they are read. */
+  shardReports?: string;
+  /** Only indexes and UDFs (a sharded restore's finalize): no record is read or written. */
+  metadataOnly?: boolean;
 }
 
 export interface RestoreDeps {
@@ -172,7 +183,7 @@ export class RecordWriteError extends AerobakError {
     super(
       'failed',
       'RECORD_WRITE_FAILED',
-      `record ${describeRecord(record)} failed with ${name} (${resultCode}); the restore stopped (to skip and count such records: --ignore-codes ${resultCode})`,
+      `record ${describeRecord(record)} failed with ${name} (${resultCode})${resultCodeHint(resultCode) ? `: ${resultCodeHint(resultCode)}` : ''}; the restore stopped (to skip and count such records: --ignore-codes ${resultCode})`,
     );
   }
 }
@@ -296,6 +307,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   // Before anything is written: this runtime must be able to read every link's data files.
   for (const link of chain ?? []) requireCompression(link.manifest.compression, 'failed', `the backup at ${link.location}`);
   if (!chain) requireCompression(source.compress, 'failed', `the backup at ${store.location}`);
+  if ((opts.shard || opts.metadataOnly) && !chain) throw new UsageError('a sharded restore needs a complete backup: --force does not combine with --shard or --finalize');
   const map = opts.namespaceMap ?? new Map<string, string>();
   if (map.size > 0 && !map.has(source.namespace)) {
     // Restoring into the source namespace because of a typo in the map would be a nasty surprise.
@@ -329,7 +341,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   if (opts.applyDeletes && chain?.at(-1)?.manifest.liveDigests === undefined) {
     throw new UsageError(`--apply-deletes needs a chain whose newest backup tracked deletes (backup --track-deletes); ${chain?.at(-1)?.location ?? store.location} did not`);
   }
-  const id = journalId([store.location, chain?.at(-1)?.manifestSha256 ?? 'unverified', JSON.stringify([...map])]);
+  const id = journalId([store.location, chain?.at(-1)?.manifestSha256 ?? 'unverified', JSON.stringify([...map]), ...(opts.shard ? [`shard ${opts.shard.index}/${opts.shard.count}`] : [])]);
   const journal = await RestoreJournal.open(opts.journalPath ?? defaultJournalPath(id), id, opts.resume === true);
   journal.onError = (error) => note(`cannot keep the restore journal ${journal.path} (${error.message}): restore --resume will not be able to skip what this run finishes`);
   if (journal.earlier > 0) note(`resuming: ${journal.earlier} data file(s) finished by an earlier run are skipped (journal ${journal.path})`);
@@ -354,7 +366,8 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     if (conflicts.length > 0) throw new IndexConflictError(conflicts);
     summary.indexes.existing = plans.filter((p) => p.kind === 'exists').length;
 
-    for (const udf of opts.noUdfs ? [] : metadata.udfs) {
+    // A shard of a sharded restore checks index conflicts (above) but leaves indexes and UDFs to finalize.
+    for (const udf of opts.noUdfs || opts.shard ? [] : metadata.udfs) {
       const current = await getUdf(cluster, udf.filename);
       if (current && current.content.equals(udf.content)) {
         summary.udfs.unchanged++;
@@ -366,6 +379,7 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
     }
 
     const buildIndexes = async () => {
+      if (opts.shard) return;
       for (const plan of plans) {
         if (plan.kind !== 'create') continue;
         note(`building secondary index ${plan.index.name} on ${describeIndex(plan.index)}`);
@@ -379,8 +393,9 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(opts.chainDigestBudget !== undefined ? { budget: opts.chainDigestBudget } : {}),
       collectDeleted: opts.applyDeletes === true,
+      ...(opts.shard ? { partitions: shardMask(opts.shard) } : {}),
     });
-    await restoreRecords(cluster, passes, source, target, opts, summary, journal, deps);
+    if (!opts.metadataOnly) await restoreRecords(cluster, passes, source, target, opts, summary, journal, deps);
     if (opts.indexesLast) await buildIndexes();
   } catch (err) {
     const reason = deps.signal?.aborted ? abortReason(deps.signal) : err;
@@ -397,13 +412,21 @@ export async function runRestore(opts: RestoreOptions, deps: RestoreDeps = {}): 
   return summary;
 }
 
+/** 1 for each partition of a shard of a sharded restore. */
+function shardMask(shard: { index: number; count: number }): Uint8Array {
+  const mask = new Uint8Array(PARTITION_COUNT);
+  const { first, last } = shardPartitions(shard);
+  mask.fill(1, first, last + 1);
+  return mask;
+}
+
 /** The passes of a restore: the whole backup at once, or a chain's steps (chain-restore.ts). */
 async function* passesOf(
   chain: ChainLink[] | undefined,
   store: ObjectStore,
   source: Source,
   summary: RestoreSummary,
-  opts: { signal?: AbortSignal; budget?: number; collectDeleted: boolean },
+  opts: { signal?: AbortSignal; budget?: number; collectDeleted: boolean; partitions?: Uint8Array },
 ): AsyncGenerator<Pass> {
   if (!chain) {
     yield { store, prefix: '', files: source.files, compress: source.compress, step: store.location };

@@ -18,7 +18,9 @@ import type { RawRecord } from '../../src/aerospike/types.js';
 import { partitionSetIds } from '../../src/jobs/data-files.js';
 import { listBackups } from '../../src/jobs/list.js';
 import { readManifest } from '../../src/jobs/manifest.js';
+import { runBackup } from '../../src/jobs/backup.js';
 import { runRestore } from '../../src/jobs/restore.js';
+import { finalizeRestore, runRestoreShard } from '../../src/jobs/restore-shards.js';
 import { finalizeShards, runShard, shardPartitions } from '../../src/jobs/shards.js';
 import { verifyBackup } from '../../src/jobs/verify.js';
 import { openStore, type OpenIntent } from '../../src/storage/index.js';
@@ -133,6 +135,23 @@ describe('a sharded backup of 4 workers', () => {
     expect(await finalizeShards(location)).toMatchObject({ status: 'already-complete' });
     expect((await run(1)).shard).toMatchObject({ accepted: true, finalize: { status: 'already-complete' } });
     expect((await readManifest(await openStore(location, 'read'), '')).records).toBe(source.size);
+  }, 120_000);
+
+  it('a sharded restore of 3 workers gives the same database as a single restore, and finalize sums their reports', async () => {
+    const backup = join(tmp, 'for-restore');
+    await runBackup({ cluster: { hosts: cluster.hosts }, namespace: 'test', sets: [set], to: backup, noUdfs: true });
+    await truncateSets(client, 'bar', [set]);
+    const reports = join(tmp, 'reports');
+    const opts = { cluster: { hosts: cluster.hosts }, from: backup, namespaceMap: new Map([['test', 'bar']]), noUdfs: true, mode: 'replace' as const, shardReports: reports };
+    const shards = await Promise.all([0, 1, 2].map((index) => runRestoreShard({ ...opts, shard: { index, count: 3 } })));
+    expect(shards.reduce((n, s) => n + s.written, 0)).toBe(source.size);
+    for (const s of shards) expect(s.written).toBeGreaterThan(0);
+    await expect(finalizeRestore({ ...opts, shards: 4 })).rejects.toMatchObject({ code: 'SHARDS_MISSING', message: expect.stringContaining('shard(s) 0, 1, 2, 3 of 4') });
+    const total = await finalizeRestore({ ...opts, shards: 3 });
+    expect(total).toMatchObject({ written: source.size, shards: 3 });
+    const restored = await scanSets(wire, 'bar', [set]);
+    for (const r of restored.values()) r.namespace = 'test';
+    expectSameRecords(source, restored);
   }, 120_000);
 
   it.each(['memory', 's3', 'local'] as const)('two workers racing for one shard (%s): exactly one is accepted', async (kind) => {
