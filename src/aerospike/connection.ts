@@ -16,22 +16,43 @@
  *   the pending and all later `readFrame()` calls reject with that error, and the socket
  *   is destroyed. A connection that failed is never returned to a pool.
  *
- * TLS and authentication fit in `open()`: TLS replaces `net.connect` with `tls.connect`
- * (servername = the node's TLS name), and login sends the admin message (proto type 2)
- * right after connecting, before the connection is handed out.
+ * With `tls`, `open()` dials with `tls.connect` instead of `net.connect` (the same flow
+ * control: a TLS socket reads into the same buffers) and resolves once the handshake
+ * has checked the server's certificate and TLS name (tls.ts); a TLS failure is a
+ * ConnectionError of code TLS that says what failed. Authentication is the node's
+ * business (auth.ts): it sends the admin messages (`admin()`) before handing the
+ * connection out.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { ConnectionError } from './errors.js';
+import { describeTlsError, tlsConnectOptions, tlsNameOf, type TlsConnect } from './tls.js';
+import { decodeAdminMessage, type AdminMessage } from './wire/admin.js';
 import { encodeInfoRequest, parseInfoReply } from './wire/info.js';
 import { FrameParser, ProtoType, ProtocolError, type Frame } from './wire/proto.js';
 
 export interface Endpoint {
   host: string;
   port: number;
+  /** The name the node's TLS certificate must carry (HOST:TLSNAME:PORT, or announced by peers-tls-*). */
+  tlsName?: string;
 }
 
+export interface ConnectOptions {
+  connectTimeoutMs: number;
+  /** Dial TLS with this shared context; the name checked is the endpoint's, else the context's default, else the host. */
+  tls?: TlsConnect;
+}
+
+/** "host:port", "[::1]:port", or "host:tlsname:port" when the endpoint names a TLS name (asbackup's seed syntax). */
 export function formatEndpoint(e: Endpoint): string {
-  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  const host = e.host.includes(':') ? `[${e.host}]` : e.host;
+  return e.tlsName !== undefined ? `${host}:${e.tlsName}:${e.port}` : `${host}:${e.port}`;
+}
+
+/** "host:port" (or "[::1]:port"), without a TLS name: how messages name a node's address. */
+export function formatAddress(e: Endpoint): string {
+  return formatEndpoint({ host: e.host, port: e.port });
 }
 
 interface Waiter {
@@ -52,36 +73,48 @@ export class Connection {
   /** Where reads land that are not the rest of a large frame's body (their bytes are copied out). */
   private readonly scratch = Buffer.allocUnsafe(READ_BYTES);
 
-  private constructor(readonly endpoint: Endpoint) {
+  /** The TLS name checked on this connection; undefined for clear-text connections. */
+  private readonly tlsName: string | undefined;
+
+  private constructor(
+    readonly endpoint: Endpoint,
+    tlsConnect: TlsConnect | undefined,
+  ) {
     // The socket reads into buffers this connection hands out (readBuffer): the body of a
     // large frame is filled by the kernel in place, with no chunk allocated and joined.
-    const socket = net.connect({
+    const common = {
       host: endpoint.host,
       port: endpoint.port,
       noDelay: true,
       keepAlive: true,
       onread: { buffer: () => this.readBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
-    });
-    socket.on('error', (err) => this.fail(this.error(`connection failed: ${err.message}`, err)));
+    };
+    this.tlsName = tlsConnect ? tlsNameOf(endpoint, tlsConnect.name) : undefined;
+    const socket = tlsConnect ? tls.connect({ ...common, ...tlsConnectOptions(tlsConnect, this.tlsName!) }) : net.connect(common);
+    socket.on('error', (err) => this.fail(this.socketError('connection failed', err)));
     socket.on('close', () => this.fail(this.error('connection closed by the server')));
     this.socket = socket;
   }
 
-  /** Connects within `connectTimeoutMs`; rejects with a ConnectionError naming host:port. */
-  static open(endpoint: Endpoint, opts: { connectTimeoutMs: number }): Promise<Connection> {
+  /**
+   * Connects (and with TLS, completes the handshake) within `connectTimeoutMs`; rejects
+   * with a ConnectionError naming host:port and, for TLS, what failed.
+   */
+  static open(endpoint: Endpoint, opts: ConnectOptions): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const conn = new Connection(endpoint);
+      const conn = new Connection(endpoint, opts.tls);
       const socket = conn.socket;
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ConnectionError(endpoint.host, endpoint.port, `no connection within ${opts.connectTimeoutMs} ms`, { code: 'TIMEOUT' }));
+        const what = opts.tls ? 'no connection and TLS handshake' : 'no connection';
+        reject(new ConnectionError(endpoint.host, endpoint.port, `${what} within ${opts.connectTimeoutMs} ms`, { code: 'TIMEOUT' }));
       }, opts.connectTimeoutMs);
       const onError = (err: Error): void => {
         clearTimeout(timer);
-        reject(new ConnectionError(endpoint.host, endpoint.port, `cannot connect: ${err.message}`, { cause: err }));
+        reject(conn.socketError('cannot connect', err));
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
         resolve(conn);
@@ -147,6 +180,19 @@ export class Connection {
     return parseInfoReply(frame.body);
   }
 
+  /** Sends an admin (security) request and returns the reply; a reply of another proto type fails the connection. */
+  async admin(request: Buffer, timeoutMs: number): Promise<AdminMessage> {
+    this.write(request);
+    const frame = await this.readFrame(timeoutMs);
+    try {
+      if (frame.type !== ProtoType.ADMIN) throw new ProtocolError(`expected an admin reply, got proto type ${frame.type}`);
+      return decodeAdminMessage(frame.body);
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+  }
+
   /** Keeps (true) or stops (false) the connection from holding the process open. */
   setRef(ref: boolean): void {
     if (ref) this.socket.ref();
@@ -199,7 +245,13 @@ export class Connection {
     }
   }
 
-  private error(message: string, cause?: unknown, code?: 'TIMEOUT'): ConnectionError {
+  private error(message: string, cause?: unknown, code?: 'TIMEOUT' | 'TLS'): ConnectionError {
     return new ConnectionError(this.endpoint.host, this.endpoint.port, message, { cause, code });
+  }
+
+  /** A socket error, said as a TLS failure when it is one (certificate, name, handshake). */
+  private socketError(what: string, err: Error): ConnectionError {
+    const tlsText = this.tlsName !== undefined ? describeTlsError(err, this.tlsName) : undefined;
+    return tlsText !== undefined ? this.error(tlsText, err, 'TLS') : this.error(`${what}: ${err.message}`, err);
   }
 }

@@ -5,7 +5,7 @@
  * the partitions involved, so a person can act on it.
  */
 import { AerobakError } from '../errors.js';
-import { resultCodeName } from './wire/result-codes.js';
+import { resultCodeHint, resultCodeName } from './wire/result-codes.js';
 
 export class AerospikeError extends AerobakError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -13,13 +13,16 @@ export class AerospikeError extends AerobakError {
   }
 }
 
-/** A node could not be reached, or its connection failed or timed out mid-request. */
+/**
+ * A node could not be reached, or its connection failed or timed out mid-request. Code
+ * TLS: the TLS handshake failed (certificate not trusted, name mismatch, protocol).
+ */
 export class ConnectionError extends AerospikeError {
   constructor(
     readonly host: string,
     readonly port: number,
     message: string,
-    options?: { cause?: unknown; code?: 'CONNECTION' | 'TIMEOUT' },
+    options?: { cause?: unknown; code?: 'CONNECTION' | 'TIMEOUT' | 'TLS' },
   ) {
     super(options?.code ?? 'CONNECTION', `${host.includes(':') ? `[${host}]` : host}:${port}: ${message}`, options);
   }
@@ -38,7 +41,8 @@ export class ServerError extends AerospikeError {
     context: string,
   ) {
     const name = resultCodeName(resultCode);
-    super('SERVER', `${context}: server returned ${name} (${resultCode})`);
+    const hint = resultCodeHint(resultCode);
+    super('SERVER', `${context}: server returned ${name} (${resultCode})${hint ? `: ${hint}` : ''}`);
     this.resultName = name;
   }
 }
@@ -62,15 +66,20 @@ export class ScanError extends AerospikeError {
   }
 }
 
-export class AuthNotSupportedError extends AerospikeError {
-  constructor() {
-    super('AUTH_NOT_SUPPORTED', 'user/password authentication is not supported yet; connect to a cluster without security enabled');
-  }
-}
-
-export class TlsNotSupportedError extends AerospikeError {
-  constructor() {
-    super('TLS_NOT_SUPPORTED', 'TLS is not supported yet; connect to the cluster\'s clear-text service port');
+/**
+ * The cluster refused the login (LOGIN) or a connection's authentication (AUTHENTICATE):
+ * wrong user or password, an expired password, a PKI certificate naming no user, a
+ * server without security. The message names the node and the user, never a password.
+ */
+export class LoginError extends AerospikeError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly user: string | undefined,
+    readonly resultCode: number,
+    message: string,
+  ) {
+    super('LOGIN_FAILED', `${host.includes(':') ? `[${host}]` : host}:${port}: ${message}`);
   }
 }
 

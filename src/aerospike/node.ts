@@ -7,14 +7,21 @@
  * how many connections are open at once: its users bound their own concurrency (a scan
  * holds one connection per node scan, the batch writer at most `maxInFlightPerNode`).
  * At most `maxIdle` idle connections are kept; idle ones do not hold the process open.
+ *
+ * A new connection is dialled with the cluster's TLS settings, if any, and on a cluster
+ * with security it is authenticated by the node's session (auth.ts: AUTHENTICATE with
+ * the token, or LOGIN) before it is handed out; a connection that fails either is
+ * closed and the error (ConnectionError, LoginError) goes to the borrower.
  */
-import { Connection, formatEndpoint, type Endpoint } from './connection.js';
+import type { NodeSession } from './auth.js';
+import { Connection, formatAddress, type ConnectOptions, type Endpoint } from './connection.js';
 import { ClusterError } from './errors.js';
 
-export interface NodeOptions {
-  connectTimeoutMs: number;
+export interface NodeOptions extends ConnectOptions {
   infoTimeoutMs: number;
   maxIdle?: number;
+  /** The node's login session, on a cluster with security. */
+  session?: NodeSession;
 }
 
 export class Node {
@@ -27,14 +34,22 @@ export class Node {
     readonly host: string,
     readonly port: number,
     private readonly opts: NodeOptions,
+    /** The name its TLS certificate must carry, when connecting with TLS. */
+    readonly tlsName?: string,
   ) {}
 
   get endpoint(): Endpoint {
-    return { host: this.host, port: this.port };
+    return this.tlsName !== undefined ? { host: this.host, port: this.port, tlsName: this.tlsName } : { host: this.host, port: this.port };
   }
 
+  /** "host:port", for messages. */
   get address(): string {
-    return formatEndpoint(this.endpoint);
+    return formatAddress(this.endpoint);
+  }
+
+  /** The login session's counters (LOGINs sent, tokens refused); undefined without security. */
+  get sessionStats(): { logins: number; refusedTokens: number } | undefined {
+    return this.opts.session?.stats;
   }
 
   get isClosed(): boolean {
@@ -50,7 +65,16 @@ export class Node {
       }
       conn.close();
     }
-    return Connection.open(this.endpoint, { connectTimeoutMs: this.opts.connectTimeoutMs });
+    const conn = await Connection.open(this.endpoint, this.opts);
+    if (this.opts.session) {
+      try {
+        await this.opts.session.ready(conn);
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+    }
+    return conn;
   }
 
   release(conn: Connection): void {

@@ -1,5 +1,8 @@
 /**
- * The `peers-clear-std` info value: the other nodes of the cluster and their addresses.
+ * The `peers-clear-std` info value (and `peers-clear-alt`, `peers-tls-std`,
+ * `peers-tls-alt`, which have the same form): the other nodes of the cluster and their
+ * addresses. The `-tls-` values list the TLS service and each peer's TLS name; the
+ * `-alt` values the alternate (access) addresses a cluster behind NAT announces.
  *
  *   <generation>,<default port>,[<peer>,...]      peer = [<node name>,<tls name>,[<host>[:<port>],...]]
  *
@@ -20,10 +23,10 @@ export interface PeersReply {
   peers: Peer[];
 }
 
-export function parsePeers(value: string): PeersReply {
+export function parsePeers(value: string, command = 'peers-clear-std'): PeersReply {
   let at = 0;
   const fail = (what: string): never => {
-    throw new ProtocolError(`bad peers-clear-std value at offset ${at} (${what}): ${value}`);
+    throw new ProtocolError(`bad ${command} value at offset ${at} (${what}): ${value}`);
   };
   const expect = (ch: string): void => {
     if (value[at] !== ch) fail(`expected "${ch}"`);

@@ -4,9 +4,12 @@
  * errors a person can act on. Parsing is node:util parseArgs (strict); every parse
  * failure becomes a UsageError (exit code 2) naming the option.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ClusterOptions } from '../aerospike/cluster.js';
-import { UsageError } from '../errors.js';
+import { AUTH_MODES, type AuthMode } from '../aerospike/auth.js';
+import { parseHost, type ClusterOptions } from '../aerospike/cluster.js';
+import { loadTlsOptions } from '../aerospike/tls.js';
+import { InterruptedError, UsageError } from '../errors.js';
 
 export interface OptionSpec {
   /** Long name, without the dashes. */
@@ -42,11 +45,36 @@ export const connectionOptions: readonly OptionSpec[] = [
     value: 'HOST[:PORT][,...]',
     env: 'AEROSPIKE_HOSTS',
     defaultText: '127.0.0.1:3000',
-    description: 'seed nodes (as asbackup -h; help is --help)',
+    description: "seed nodes (as asbackup -h; help is --help); with TLS, HOST:TLSNAME:PORT gives the name the node's certificate must carry",
   },
   { name: 'port', short: 'p', type: 'string', value: 'PORT', defaultText: '3000', description: 'port for hosts given without one' },
   { name: 'user', short: 'U', type: 'string', value: 'USER', env: 'AEROSPIKE_USER', description: 'user name, on a cluster with security enabled' },
-  { name: 'password', short: 'P', type: 'string', value: 'PASSWORD', env: 'AEROSPIKE_PASSWORD', description: 'password (prefer the environment variable)' },
+  {
+    name: 'password',
+    short: 'P',
+    type: 'string',
+    value: 'PASSWORD',
+    env: 'AEROSPIKE_PASSWORD',
+    description: 'password (other users of the machine can see a command line: prefer --password-file, --password-prompt or the environment variable)',
+  },
+  { name: 'password-file', type: 'string', value: 'PATH', description: 'read the password from the first line of PATH' },
+  { name: 'password-prompt', type: 'boolean', description: 'ask for the password on the terminal, without echo' },
+  {
+    name: 'auth',
+    type: 'string',
+    value: AUTH_MODES.join('|'),
+    defaultText: 'INTERNAL',
+    description: 'how to log in: INTERNAL (users of the cluster), EXTERNAL (LDAP: the password goes to the server, so TLS is required), PKI (the TLS client certificate, no password)',
+  },
+  { name: 'tls-enable', type: 'boolean', description: "connect with TLS; the server's certificate and TLS name are always checked" },
+  { name: 'tls-name', type: 'string', value: 'NAME', description: 'TLS name of hosts given without one (and of peers announcing none); default: the host itself' },
+  { name: 'tls-cafile', type: 'string', value: 'PATH', description: 'CA certificate(s) (PEM) that issued the servers\' certificates; default: the system\'s and Node\'s roots' },
+  { name: 'tls-capath', type: 'string', value: 'DIR', description: 'directory of CA certificates (PEM files)' },
+  { name: 'tls-certfile', type: 'string', value: 'PATH', description: 'client certificate chain (PEM), for servers that require one and for --auth PKI' },
+  { name: 'tls-keyfile', type: 'string', value: 'PATH', description: "the client certificate's private key (PEM)" },
+  { name: 'tls-keyfile-password', type: 'string', value: 'env:VAR|file:PATH|PASSWORD', description: 'password of an encrypted --tls-keyfile, as asbackup takes it' },
+  { name: 'tls-protocols', type: 'string', value: 'PROTOCOLS', defaultText: '"TLSv1.2 TLSv1.3"', description: 'TLS versions allowed, e.g. "TLSv1.3" or "all -TLSv1 -TLSv1.1"' },
+  { name: 'services-alternate', type: 'boolean', description: 'dial peers at the alternate addresses they announce (peers-*-alt): clusters behind NAT' },
 ];
 
 export const outputOptions: readonly OptionSpec[] = [
@@ -194,15 +222,132 @@ export function oneOf<T extends string>(values: ParsedValues, name: string, allo
   return text as T;
 }
 
-/** Connection options for Cluster.connect from the shared connection flags. */
-export function clusterOptions(values: ParsedValues): ClusterOptions {
-  const user = str(values, 'user');
-  const password = str(values, 'password');
-  return { hosts: hosts(values), ...(user !== undefined ? { user } : {}), ...(password !== undefined ? { password } : {}) };
+/** Where --password-prompt asks, and where `env:` values come from; the process's by default. */
+export interface TerminalIo {
+  env?: NodeJS.ProcessEnv;
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  prompt?: NodeJS.WritableStream;
 }
 
-/** Host list for Cluster.connect: "a:3000,b" with default port. IPv6 in brackets: "[::1]:3000". */
-export function hosts(values: ParsedValues, defaultHosts = '127.0.0.1'): { host: string; port: number }[] {
+const TLS_FILE_FLAGS = ['tls-name', 'tls-cafile', 'tls-capath', 'tls-certfile', 'tls-keyfile', 'tls-keyfile-password', 'tls-protocols'] as const;
+
+/**
+ * Connection options for Cluster.connect from the shared connection flags. Every
+ * inconsistency is a UsageError here, before anything connects: a user without a
+ * password, --auth EXTERNAL or PKI without TLS, a TLS flag without --tls-enable, an
+ * unreadable file (named, never its content). The password comes from --password-file,
+ * else --password-prompt (asked when connecting), else -P or AEROSPIKE_PASSWORD.
+ */
+export function clusterOptions(values: ParsedValues, io: TerminalIo = {}): ClusterOptions {
+  const opts: ClusterOptions = { hosts: hosts(values) };
+  const authText = str(values, 'auth');
+  const auth = authText === undefined ? undefined : (AUTH_MODES.find((m) => m === authText.toUpperCase()) as AuthMode | undefined);
+  if (authText !== undefined && auth === undefined) throw new UsageError(`--auth "${authText}" must be one of: ${AUTH_MODES.join(', ')}`);
+  const tlsEnabled = bool(values, 'tls-enable');
+  if (!tlsEnabled) {
+    const given = TLS_FILE_FLAGS.find((f) => values[f] !== undefined);
+    if (given !== undefined) throw new UsageError(`--${given} needs --tls-enable`);
+  } else {
+    const f = (name: (typeof TLS_FILE_FLAGS)[number]) => str(values, name);
+    opts.tls = loadTlsOptions(
+      { name: f('tls-name'), cafile: f('tls-cafile'), capath: f('tls-capath'), certfile: f('tls-certfile'), keyfile: f('tls-keyfile'), keyfilePassword: f('tls-keyfile-password'), protocols: f('tls-protocols') },
+      io.env ?? process.env,
+    );
+  }
+  if (bool(values, 'services-alternate')) opts.servicesAlternate = true;
+
+  const file = str(values, 'password-file');
+  const prompt = bool(values, 'password-prompt');
+  if (file !== undefined && prompt) throw new UsageError('--password-file and --password-prompt: give one of them');
+  if (auth === 'PKI') {
+    if (!tlsEnabled || values['tls-certfile'] === undefined) {
+      throw new UsageError('--auth PKI logs in with the TLS client certificate: it needs --tls-enable, --tls-certfile and --tls-keyfile');
+    }
+    if (file !== undefined || prompt) throw new UsageError('--auth PKI takes no password (the TLS client certificate names the user): drop --password-file / --password-prompt');
+    opts.auth = 'PKI';
+    return opts;
+  }
+  const user = str(values, 'user');
+  if (user === undefined || user === '') {
+    if (auth !== undefined || file !== undefined || prompt) throw new UsageError(`${auth !== undefined ? `--auth ${auth}` : file !== undefined ? '--password-file' : '--password-prompt'} needs --user (or AEROSPIKE_USER)`);
+    return opts;
+  }
+  if (auth === 'EXTERNAL' && !tlsEnabled) {
+    throw new UsageError('--auth EXTERNAL sends the password itself to the server (for LDAP): it is refused without TLS; add --tls-enable');
+  }
+  opts.user = user;
+  if (auth !== undefined) opts.auth = auth;
+  if (file !== undefined) opts.password = readPasswordFile(file);
+  else if (prompt) opts.password = passwordPrompt(user, io);
+  else {
+    const password = str(values, 'password');
+    if (password === undefined) throw new UsageError(`user "${user}" needs a password: give --password-file, --password-prompt, -P or AEROSPIKE_PASSWORD`);
+    opts.password = password;
+  }
+  return opts;
+}
+
+/** The first line of the file, without its line end; the message of a failure names the path only. */
+function readPasswordFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--password-file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const line = text.split(/\r?\n/, 1)[0]!;
+  if (line === '') throw new UsageError(`--password-file ${path}: its first line is empty`);
+  return line;
+}
+
+/** A function that asks on the terminal when called (at connect time); refused at once when stdin is not a terminal. */
+function passwordPrompt(user: string, io: TerminalIo): () => Promise<string> {
+  const stdin = io.stdin ?? process.stdin;
+  if (!stdin.isTTY || typeof stdin.setRawMode !== 'function') {
+    throw new UsageError('--password-prompt needs a terminal, and standard input is not one: use --password-file or AEROSPIKE_PASSWORD in scripts');
+  }
+  return () => readPassword(stdin, io.prompt ?? process.stderr, `Password for ${user}: `);
+}
+
+/**
+ * Reads one line from a terminal in raw mode, echoing nothing: Enter ends it, Backspace
+ * deletes, Ctrl-C rejects with an InterruptedError, Ctrl-D ends it as Enter does.
+ */
+export function readPassword(
+  stdin: NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown },
+  out: NodeJS.WritableStream,
+  label: string,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const finish = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode?.(false);
+      stdin.pause();
+      out.write('\n');
+      if (err) reject(err);
+      else resolve(text);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of chunk.toString()) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish();
+        if (ch === '\u0003') return finish(new InterruptedError('interrupted at the password prompt'));
+        if (ch === '\u007f' || ch === '\b') text = [...text].slice(0, -1).join('');
+        else text += ch;
+      }
+    };
+    out.write(label);
+    stdin.setRawMode?.(true);
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
+/**
+ * Host list for Cluster.connect: "a:3000,b" with default port, "a:tlsname:4333" or
+ * "a:tlsname" with a TLS name (asbackup's syntax). IPv6 in brackets: "[::1]:3000".
+ */
+export function hosts(values: ParsedValues, defaultHosts = '127.0.0.1'): { host: string; port: number; tlsName?: string }[] {
   const port = integer(values, 'port', { min: 1, max: 65535 }) ?? 3000;
   const text = str(values, 'hosts') ?? defaultHosts;
   const out = text
@@ -210,10 +355,9 @@ export function hosts(values: ParsedValues, defaultHosts = '127.0.0.1'): { host:
     .map((h) => h.trim())
     .filter((h) => h.length > 0)
     .map((h) => {
-      const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(h);
-      const p = m?.[3] === undefined ? port : Number(m[3]);
-      if (!m || p < 1 || p > 65535) throw new UsageError(`--hosts "${h}" is not HOST or HOST:PORT`);
-      return { host: (m[1] ?? m[2])!, port: p };
+      const e = parseHost(h, port);
+      if (!e) throw new UsageError(`--hosts "${h}" is not HOST or HOST:PORT (or, with a TLS name, HOST:TLSNAME or HOST:TLSNAME:PORT)`);
+      return e;
     });
   if (out.length === 0) throw new UsageError('--hosts names no host');
   return out;

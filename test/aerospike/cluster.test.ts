@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, parseHosts } from '../../src/aerospike/cluster.js';
-import { AuthNotSupportedError, ConnectionError, TlsNotSupportedError } from '../../src/aerospike/errors.js';
+import { ConnectionError } from '../../src/aerospike/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { PartitionMap, parseReplicas } from '../../src/aerospike/partition-map.js';
 import { parsePeers } from '../../src/aerospike/peers.js';
 import { parseInfoReply } from '../../src/aerospike/wire/info.js';
@@ -139,9 +140,9 @@ describe('Cluster', () => {
     expect((err as Error).message).toContain(`127.0.0.1:${port}`);
   });
 
-  it('refuses authentication and TLS clearly', async () => {
-    await expect(Cluster.connect({ hosts: 'x', user: 'u', password: 'p' })).rejects.toBeInstanceOf(AuthNotSupportedError);
-    await expect(Cluster.connect({ hosts: 'x', tls: {} })).rejects.toBeInstanceOf(TlsNotSupportedError);
+  it('refuses incomplete credentials before connecting (security itself: security.test.ts)', async () => {
+    await expect(Cluster.connect({ hosts: 'x', user: 'u' })).rejects.toBeInstanceOf(UsageError);
+    await expect(Cluster.connect({ hosts: 'x', user: 'u', password: 'p', auth: 'EXTERNAL' })).rejects.toThrow(/without TLS/);
   });
 
   it('drops a dead peer and gives its partitions to the survivor', async () => {

@@ -33,9 +33,27 @@ export const ResultCode = {
   QUERY_END: 50,
   SECURITY_NOT_SUPPORTED: 51,
   SECURITY_NOT_ENABLED: 52,
+  SECURITY_SCHEME_NOT_SUPPORTED: 53,
+  INVALID_COMMAND: 54,
+  INVALID_FIELD: 55,
+  ILLEGAL_STATE: 56,
   INVALID_USER: 60,
+  USER_ALREADY_EXISTS: 61,
+  INVALID_PASSWORD: 62,
+  EXPIRED_PASSWORD: 63,
+  FORBIDDEN_PASSWORD: 64,
+  INVALID_CREDENTIAL: 65,
+  EXPIRED_SESSION: 66,
+  INVALID_ROLE: 70,
+  ROLE_ALREADY_EXISTS: 71,
+  INVALID_PRIVILEGE: 72,
+  INVALID_WHITELIST: 73,
+  QUOTAS_NOT_ENABLED: 74,
+  INVALID_QUOTA: 75,
   NOT_AUTHENTICATED: 80,
   ROLE_VIOLATION: 81,
+  NOT_WHITELISTED: 82,
+  QUOTA_EXCEEDED: 83,
   UDF: 100,
   BATCH_DISABLED: 150,
   BATCH_MAX_REQUESTS: 151,
@@ -58,6 +76,25 @@ const names = new Map<number, string>(Object.entries(ResultCode).map(([k, v]) =>
 
 export function resultCodeName(code: number): string {
   return names.get(code) ?? `RESULT_${code}`;
+}
+
+/**
+ * What a security result code means for the person running aerobak, or undefined for
+ * codes whose name says enough. Appended to messages that report the code.
+ */
+export function resultCodeHint(code: number): string | undefined {
+  switch (code) {
+    case ResultCode.ROLE_VIOLATION:
+      return "the cluster user's roles do not allow it (a backup needs the read role, a restore read-write, plus sindex-admin and udf-admin or data-admin for indexes and UDFs)";
+    case ResultCode.NOT_AUTHENTICATED:
+      return 'the cluster has security enabled: give a user (--user) and a password';
+    case ResultCode.NOT_WHITELISTED:
+      return "this machine's address is not in the allowlist of the user's roles";
+    case ResultCode.QUOTA_EXCEEDED:
+      return "the user's roles set a read or write quota that this run exceeds: lower --records-per-second";
+    default:
+      return undefined;
+  }
 }
 
 /** Codes after which retrying the same request on the current partition owner may succeed. */

@@ -19,13 +19,18 @@
  * does. Without REPORT_ALL_ERRORS, a row failing with anything but 0, 2 or 27 also ends
  * the batch (its own message is sent, LAST carries its code). The real server runs rows
  * in parallel and may still answer some rows after such a failure; this server does not.
+ *
+ * With security, each row needs the read permission, or write when its info2 has WRITE;
+ * a refused row answers 81 ROLE_VIOLATION (and so, without REPORT_ALL_ERRORS, ends the
+ * batch like any other failure).
  */
 import { partitionId } from '../../../src/aerospike/wire/digest.js';
-import { FieldType, Info3, encodeMessageFrame, findField, type Field, type Message, type Op } from '../../../src/aerospike/wire/message.js';
+import { FieldType, Info2, Info3, encodeMessageFrame, findField, type Field, type Message, type Op } from '../../../src/aerospike/wire/message.js';
 import { ResultCode } from '../../../src/aerospike/wire/result-codes.js';
 import { ResultError } from './errors.js';
 import { executeRecord, LazyFilter, type RecordReply } from './ops.js';
 import { FrameWriter } from './reply.js';
+import { accessResult } from './security.js';
 import { recordRequest } from './transaction.js';
 import type { Connection } from './connection.js';
 
@@ -91,9 +96,12 @@ export async function handleBatch(conn: Connection, msg: Message): Promise<void>
     }
 
     let reply: RecordReply;
+    const access = accessResult(node.server.security, conn, header.info2 & Info2.WRITE ? 'write' : 'read');
     try {
       const req = recordRequest(node, header, header.fields, parentFilter, digest);
-      reply = (await node.server.reservePartition(node, partitionId(digest)))
+      reply = access !== ResultCode.OK
+        ? { resultCode: access, generation: 0, voidTime: 0, ops: [] }
+        : (await node.server.reservePartition(node, partitionId(digest)))
         ? executeRecord(req, node.server.clock)
         : { resultCode: ResultCode.PARTITION_UNAVAILABLE, generation: 0, voidTime: 0, ops: [] };
     } catch (err) {

@@ -12,13 +12,18 @@ import { PARTITION_COUNT, CITRUSLEAF_EPOCH_UNIX_S, type RawRecord } from '../../
 import { ServerClock, clepochMsToUnixNs } from './clock.js';
 import { Metadata } from './metadata.js';
 import { TestNode } from './node.js';
+import { Security } from './security.js';
 import { Namespace, type StoredRecord } from './store.js';
-import type { TestServerOptions } from './index.js';
+import type { TestServerOptions, TestTlsOptions } from './index.js';
 
 export interface ServerSettings {
   clusterName: string | undefined;
   /** Target size of scan and batch reply frames. */
   frameBytes: number;
+  /** The nodes serve TLS with these settings. */
+  tls: TestTlsOptions | undefined;
+  /** The -std peers and service lists announce unreachable addresses, the -alt ones the real ones. */
+  natAddresses: boolean;
 }
 
 /** Synchronous data access, for code running in the server's own thread. */
@@ -40,6 +45,9 @@ interface ResolvedOptions {
   ports: number[];
   clusterName: string | undefined;
   frameBytes: number;
+  security: TestServerOptions['security'];
+  tls: TestTlsOptions | undefined;
+  natAddresses: boolean;
 }
 
 /** Defaults for every option left out or undefined; throws RangeError on nonsense. */
@@ -53,6 +61,9 @@ function resolveOptions(o: TestServerOptions): ResolvedOptions {
     ports: o.ports ?? [],
     clusterName: o.clusterName,
     frameBytes: o.frameBytes ?? 128 * 1024,
+    security: o.security,
+    tls: o.tls,
+    natAddresses: o.natAddresses ?? false,
   };
   const positive = (name: string, v: number) => {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
@@ -72,6 +83,8 @@ export class TestServer {
   readonly clock = new ServerClock();
   readonly metadata = new Metadata();
   readonly settings: ServerSettings;
+  /** Access control; undefined when the server runs without security (the default). */
+  readonly security: Security | undefined;
   readonly nodes: TestNode[];
   private readonly namespaceMap = new Map<string, Namespace>();
   /** Owner node index per partition. */
@@ -79,7 +92,8 @@ export class TestServer {
   private readonly unavailable = new Uint8Array(PARTITION_COUNT);
 
   private constructor(opts: ResolvedOptions) {
-    this.settings = { clusterName: opts.clusterName, frameBytes: opts.frameBytes };
+    this.settings = { clusterName: opts.clusterName, frameBytes: opts.frameBytes, tls: opts.tls, natAddresses: opts.natAddresses };
+    this.security = opts.security ? new Security(opts.security, this.clock) : undefined;
     for (const name of opts.namespaces) {
       this.namespaceMap.set(name, new Namespace(name, { defaultTtl: opts.defaultTtl, maxRecordSize: opts.recordSizeLimit }, this.clock));
     }

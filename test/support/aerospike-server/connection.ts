@@ -6,7 +6,9 @@
  * Protocol errors follow the server's service.c: a bad proto version, an unknown proto
  * type or an oversized body closes the connection; a malformed AS_MSG is answered with
  * result code 4. Admin/security frames (type 2) get the community edition's reply,
- * "security not supported" (51).
+ * "security not supported" (51), unless the server has `security` (security.ts): then
+ * they log the connection in, and until then info commands answer "ERROR:80:not
+ * authenticated" and transactions result 80 (transaction.ts).
  *
  * Backpressure both ways: reading stops while requests are queued, and replies are
  * written with write() + 'drain', so a slow reader makes long scans wait.
@@ -15,8 +17,10 @@
  * request sets info1 COMPRESS_RESPONSE (clients accept plain replies either way).
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { FrameParser, ProtoType, encodeFrame, type Frame } from '../../../src/aerospike/wire/proto.js';
 import { handleInfo } from './info.js';
+import type { Principal, SecuredConnection } from './security.js';
 import { handleMessage } from './transaction.js';
 import type { FrameSink } from './reply.js';
 import type { TestNode } from './node.js';
@@ -24,17 +28,20 @@ import type { TestNode } from './node.js';
 /** Frames read ahead of the one being answered before the socket stops being read. */
 const MAX_QUEUED_FRAMES = 4;
 
-export class Connection implements FrameSink {
+export class Connection implements FrameSink, SecuredConnection {
   private readonly parser = new FrameParser();
   private readonly queue: Frame[] = [];
   private busy = false;
   private readingPaused = false;
   /** Set by `user-agent-set`, decoded; kept for inspection by tests. */
   userAgent: string | undefined;
+  /** Who logged in on this connection (LOGIN or AUTHENTICATE), with security on. */
+  principal: Principal | undefined;
 
   constructor(
     private readonly socket: Socket,
     readonly node: TestNode,
+    readonly tlsSocket: TLSSocket | undefined,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     // Peer resets are normal (clients drop pooled connections); nothing to report.
@@ -101,9 +108,11 @@ export class Connection implements FrameSink {
       case ProtoType.MESSAGE:
         await handleMessage(this, frame.body);
         return;
-      case ProtoType.ADMIN:
-        await this.write(securityNotSupported());
+      case ProtoType.ADMIN: {
+        const security = this.node.server.security;
+        await this.write(security ? security.handleAdmin(this, frame.body) : securityNotSupported());
         return;
+      }
       default:
         this.destroy();
     }

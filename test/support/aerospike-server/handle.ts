@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { RawRecord } from '../../../src/aerospike/types.js';
 import { rewrapRecord } from './transfer.js';
 import type { DataAccess, NodeStatus, TestNodeHandle, TestServerHandle, TestServerOptions } from './index.js';
+import type { SecurityStats } from './security.js';
 
 export interface RpcRequest {
   id: number;
@@ -118,6 +119,11 @@ export class WorkerServer implements TestServerHandle {
     count: (namespace, set) => this.call('data.count', namespace, set),
     clear: (namespace) => this.call('data.clear', namespace),
     generate: (spec) => this.call('data.generate', spec),
+  };
+
+  readonly security = {
+    expireSessions: (): Promise<void> => this.call('security.expireSessions'),
+    stats: (): Promise<SecurityStats> => this.call('security.stats'),
   };
 
   owner(pid: number): Promise<number> {

@@ -6,13 +6,14 @@
  *
  * Module map:
  *   cluster.ts      TestServer: nodes, partition ownership, fault controls, data access
- *   node.ts         one node: listener, connections, pause/kill/restart
+ *   node.ts         one node: listener (TCP, or TLS when `tls` is set), connections, pause/kill/restart
  *   connection.ts   framing, request queueing, backpressure, proto-type dispatch
  *   info.ts         info commands
  *   transaction.ts  AS_MSG routing: batch / scan / single record
  *   ops.ts          single-record read, write, operate, delete semantics
  *   batch.ts        batch index requests (field 41)
  *   scan.ts         partition scans and queries without an index
+ *   security.ts     users, roles, LOGIN/AUTHENTICATE and session tokens (when `security` is set)
  *   expressions.ts  filter expressions (record metadata)
  *   cdt.ts hll.ts geo.ts  map put ops, HyperLogLog init/add, GeoJSON cell prefix
  *   cdt-rewrite.ts  written lists and maps: validation, key order, compaction (as stored)
@@ -21,6 +22,7 @@
  *   reply.ts        multi-message reply frames with socket backpressure
  *   clock.ts errors.ts msgpack-raw.ts  server clock, result-code errors, raw msgpack spans
  *   handle.ts worker.ts transfer.ts  the server in a worker thread, driven by async calls
+ *   certs.ts        a test CA and certificates made with openssl at run time, for `tls`
  *   wire-client.ts  a raw-protocol client for tests (frames in, decoded replies out)
  *   cli.ts          `npx tsx test/support/aerospike-server/cli.ts --port 3000`
  *
@@ -29,10 +31,24 @@
 import type { RawRecord } from '../../../src/aerospike/types.js';
 import { WorkerServer, type GenerateSpec } from './handle.js';
 import type { NodeState } from './node.js';
+import type { SecurityOptions, SecurityStats } from './security.js';
 
 export { TestServer } from './cluster.js';
 export type { GenerateSpec } from './handle.js';
 export type { NodeState } from './node.js';
+export type { SecurityOptions, SecurityStats, TestUser } from './security.js';
+
+/** A TLS service on every node instead of the clear one (PEM texts; see certs.ts). */
+export interface TestTlsOptions {
+  key: string;
+  cert: string;
+  /** CAs that issue client certificates (needed with requestCert). */
+  ca?: string;
+  /** Require a client certificate signed by `ca` (mutual TLS; PKI logins need it). */
+  requestCert?: boolean;
+  /** The TLS name the nodes announce in peers-tls-std/alt (the server's tls-name); default none. */
+  name?: string;
+}
 
 export interface TestServerOptions {
   /** Nodes in the cluster (default 1). */
@@ -51,6 +67,16 @@ export interface TestServerOptions {
   clusterName?: string;
   /** Target size of scan and batch reply frames (default 128 KiB). */
   frameBytes?: number;
+  /** Access control as Aerospike Enterprise (security.ts); default none: admin messages get the community edition's 51. */
+  security?: SecurityOptions;
+  /** Serve TLS instead of clear text on every node's port. */
+  tls?: TestTlsOptions;
+  /**
+   * Announce, as a cluster behind NAT does, addresses clients cannot reach in the
+   * `-std` peers and service lists (127.0.0.1:1, a refused port), and the addresses the
+   * nodes listen on in the `-alt` lists (what clients reach with --services-alternate).
+   */
+  natAddresses?: boolean;
 }
 
 /** Direct access to the stored records, for seeding and assertions (no network). */
@@ -121,6 +147,12 @@ export interface TestServerHandle {
   readonly data: DataAccess;
   /** The server's clock: `advance(ms)` expires records without sleeping. */
   readonly clock: { advance(ms: number): Promise<void>; nowMs(): Promise<number> };
+  /** Security controls (a server started with `security`): expire tokens, count logins. */
+  readonly security: {
+    /** Every token issued so far becomes expired (AUTHENTICATE answers EXPIRED_SESSION); connections already authenticated keep working. */
+    expireSessions(): Promise<void>;
+    stats(): Promise<SecurityStats>;
+  };
   /** Index of the node that masters a partition (the same in every namespace). */
   owner(pid: number): Promise<number>;
   /** Moves partitions to node `to`, bumping partition-generation on the nodes involved. */

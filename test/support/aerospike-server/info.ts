@@ -8,7 +8,8 @@
  *
  * Implemented: node, build, version, edition, features, partition-generation,
  * partitions, cluster-name, statistics (a few counters), user-agent-set,
- * peers-generation, peers-clear-std/-alt, service-clear-std/-alt, service, services,
+ * peers-generation, peers-clear-std/-alt, peers-tls-std/-alt, service-clear-std/-alt,
+ * service-tls-std/-alt, service, services,
  * replicas (and replicas-all, replicas-master), namespaces, namespace/<ns>, sets,
  * sets/<ns>, sets/<ns>/<set>, sindex-list, sindex, sindex/<ns>, sindex/<ns>/<index>,
  * sindex-create, sindex-delete, sindex-exists, udf-put, udf-get, udf-list, udf-remove,
@@ -16,12 +17,19 @@
  * unrecognized. Statistics are a subset of the real server's, computed from the store;
  * values the store has no notion of (memory, storage stripes, migrations, latency
  * counters) are left out.
+ *
+ * With TLS the nodes serve TLS only: the -tls- lists name them (with the configured TLS
+ * name), the -clear- lists name no address. With `natAddresses` the -std lists announce
+ * 127.0.0.1:1 (unreachable) and the -alt lists the real addresses. With security, an
+ * unauthenticated connection gets "ERROR:80:not authenticated" for every command, and the
+ * admin commands need their role (security.ts).
  */
 import { encodeFrame, ProtoType } from '../../../src/aerospike/wire/proto.js';
 import { ResultCode } from '../../../src/aerospike/wire/result-codes.js';
 import { PARTITION_COUNT, CITRUSLEAF_EPOCH_UNIX_S } from '../../../src/aerospike/types.js';
 import { Unpacker } from '../../../src/aerospike/wire/msgpack.js';
 import { udfHash, type SindexDefinition } from './metadata.js';
+import { INFO_PERMISSIONS, accessResult } from './security.js';
 import type { Connection } from './connection.js';
 import type { TestNode } from './node.js';
 import type { Namespace, SetStats } from './store.js';
@@ -104,10 +112,14 @@ const HANDLERS: Record<string, Handler> = {
   },
 
   'peers-generation': ({ node }) => String(node.peersGeneration),
-  'peers-clear-std': peers,
-  'peers-clear-alt': peers,
-  'service-clear-std': ({ node }) => node.address,
-  'service-clear-alt': ({ node }) => node.address,
+  'peers-clear-std': (cmd) => peers(cmd, false, false),
+  'peers-clear-alt': (cmd) => peers(cmd, false, true),
+  'peers-tls-std': (cmd) => peers(cmd, true, false),
+  'peers-tls-alt': (cmd) => peers(cmd, true, true),
+  'service-clear-std': ({ node }) => service(node, false, false),
+  'service-clear-alt': ({ node }) => service(node, false, true),
+  'service-tls-std': ({ node }) => service(node, true, false),
+  'service-tls-alt': ({ node }) => service(node, true, true),
   service: ({ node }) => node.address,
   services: ({ node }) =>
     node.server
@@ -220,10 +232,19 @@ export function handleInfo(conn: Connection, body: Buffer): Buffer {
   } else {
     const lines = text.split('\n');
     lines.pop(); // the part after the last "\n": unterminated, ignored like the server does
+    const security = conn.node.server.security;
     for (const line of lines) {
       const { name, params } = parseCommand(line);
       const handler = Object.hasOwn(HANDLERS, name) ? HANDLERS[name] : undefined;
-      const value = handler ? handler({ conn, node: conn.node, params }) : error(ResultCode.PARAMETER, 'unrecognized command');
+      const access = accessResult(security, conn, Object.hasOwn(INFO_PERMISSIONS, name) ? INFO_PERMISSIONS[name] : undefined);
+      const value =
+        access === ResultCode.NOT_AUTHENTICATED
+          ? error(access, 'not authenticated')
+          : !handler
+            ? error(ResultCode.PARAMETER, 'unrecognized command')
+            : access === ResultCode.ROLE_VIOLATION
+              ? error(access, 'role violation')
+              : handler({ conn, node: conn.node, params });
       out += `${line}\t${value}\n`;
     }
   }
@@ -242,13 +263,34 @@ function parseCommand(line: string): { name: string; params: string } {
 
 // --------------------------------------------------------------------- cluster
 
-/** `<gen>,3000,[[<node>,,[<host:port>]],...]`; ":3000" is stripped from addresses. */
-function peers({ node }: Command): string {
+/** Where clients reach `node` on this service: nowhere (the service is off), an unreachable NAT-side address, or where it listens. */
+function reachableAt(node: TestNode, tls: boolean, alternate: boolean): string | undefined {
+  const settings = node.server.settings;
+  if (tls !== (settings.tls !== undefined)) return undefined;
+  if (settings.natAddresses && !alternate) return '127.0.0.1:1';
+  return node.port === DEFAULT_PORT ? node.host : node.address;
+}
+
+/**
+ * `<gen>,3000,[[<node>,<tls name>,[<host:port>]],...]`; ":3000" is stripped from
+ * addresses; a service the nodes do not run lists no peer.
+ */
+function peers({ node }: Command, tls: boolean, alternate: boolean): string {
+  const tlsName = tls ? (node.server.settings.tls?.name ?? '') : '';
   const list = node.server
     .peersOf(node)
-    .map((p) => `[${p.name},,[${p.port === DEFAULT_PORT ? p.host : p.address}]]`)
+    .map((p) => ({ p, at: reachableAt(p, tls, alternate) }))
+    .filter(({ at }) => at !== undefined)
+    .map(({ p, at }) => `[${p.name},${tlsName},[${at}]]`)
     .join(',');
   return `${node.peersGeneration},${DEFAULT_PORT},[${list}]`;
+}
+
+/** `service-{clear,tls}-{std,alt}`: the node's own address on that service ("" when it does not run it). */
+function service(node: TestNode, tls: boolean, alternate: boolean): string {
+  const at = reachableAt(node, tls, alternate);
+  if (at === undefined) return '';
+  return at.includes(':') ? at : `${at}:${DEFAULT_PORT}`;
 }
 
 /** `<ns>:<regime>,<replicas>,<bitmap>;...`: one 4096-bit bitmap of the partitions this node masters. */

@@ -1,6 +1,9 @@
 /**
- * One server node: a TCP listener on the loopback interface, its connections, its
- * identity (node name, partition and peers generations) and its fault controls.
+ * One server node: a TCP listener on the loopback interface (a TLS one when the server
+ * has `tls`: then the node serves TLS only, as a node whose service is TLS-only), its
+ * connections, its identity (node name, partition and peers generations) and its fault
+ * controls. A TLS handshake that fails (the client does not trust the certificate, or
+ * sends none when one is required) just closes that socket, as the server does.
  *
  * States:
  *   running   accepts connections and answers requests
@@ -10,6 +13,7 @@
  *             same port
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Connection } from './connection.js';
 import type { TestServer } from './cluster.js';
 
@@ -60,7 +64,13 @@ export class TestNode {
   }
 
   async start(): Promise<void> {
-    const listener = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const tls = this.server.settings.tls;
+    const listener: Server = tls
+      ? createTlsServer(
+          { key: tls.key, cert: tls.cert, ...(tls.ca !== undefined ? { ca: tls.ca } : {}), requestCert: tls.requestCert === true, rejectUnauthorized: tls.requestCert === true, noDelay: true },
+          (socket: TLSSocket) => this.accept(socket, socket),
+        ).on('tlsClientError', () => undefined)
+      : createServer({ noDelay: true }, (socket) => this.accept(socket, undefined));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(this.port || this.requestedPort, this.host, () => {
@@ -75,12 +85,12 @@ export class TestNode {
     this.stateValue = 'running';
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, tlsSocket: TLSSocket | undefined): void {
     if (this.stateValue === 'killed') {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this);
+    const conn = new Connection(socket, this, tlsSocket);
     this.connections.add(conn);
     socket.once('close', () => this.connections.delete(conn));
     if (this.stateValue === 'paused') conn.pauseReading();

@@ -10,14 +10,19 @@
  * digest (4 otherwise); a UDF call (field 30) is answered with 16 UNSUPPORTED_FEATURE. Its partition is then reserved: a partition this node does not
  * own is served through its owner, as the server proxies it (waiting while the owner is
  * paused); a partition marked unavailable, or whose owner was killed, answers 11.
+ *
+ * With security (security.ts), a connection that has not logged in gets result 80 for
+ * any message; a scan needs the read permission, a single-record request read or write
+ * (info2 WRITE), and batch rows are checked one by one (batch.ts): 81 when refused.
  */
-import { FieldType, Info1, encodeMessageFrame, findField, readMessage, type Field, type Message } from '../../../src/aerospike/wire/message.js';
+import { FieldType, Info1, Info2, Info3, encodeMessageFrame, findField, readMessage, type Field, type Message } from '../../../src/aerospike/wire/message.js';
 import { partitionId } from '../../../src/aerospike/wire/digest.js';
 import { ResultCode } from '../../../src/aerospike/wire/result-codes.js';
 import { handleBatch } from './batch.js';
 import { ResultError } from './errors.js';
 import { executeRecord, LazyFilter, type RecordReply, type RecordRequest } from './ops.js';
 import { handleScan } from './scan.js';
+import { accessResult } from './security.js';
 import type { Connection } from './connection.js';
 import type { TestNode } from './node.js';
 import type { Namespace } from './store.js';
@@ -32,8 +37,17 @@ export async function handleMessage(conn: Connection, body: Buffer): Promise<voi
     await conn.write(encodeMessageFrame({ resultCode: ResultCode.PARAMETER }));
     return;
   }
-  if (msg.info1 & Info1.BATCH) return handleBatch(conn, msg);
-  if (!findField(msg, FieldType.DIGEST)) return handleScan(conn, msg);
+  const security = conn.node.server.security;
+  const isBatch = (msg.info1 & Info1.BATCH) !== 0;
+  const isScan = !isBatch && !findField(msg, FieldType.DIGEST);
+  // Batches check each row's permission; scans and single records are checked here.
+  const access = accessResult(security, conn, isBatch ? undefined : isScan || !(msg.info2 & Info2.WRITE) ? 'read' : 'write');
+  if (access !== ResultCode.OK) {
+    await conn.write(encodeMessageFrame({ resultCode: access, ...(isBatch ? { info3: Info3.LAST } : {}) }));
+    return;
+  }
+  if (isBatch) return handleBatch(conn, msg);
+  if (isScan) return handleScan(conn, msg);
   const reply = await handleSingle(conn.node, msg);
   await conn.write(encodeMessageFrame({ resultCode: reply.resultCode, generation: reply.generation, recordTtl: reply.voidTime, ops: reply.ops }));
 }

@@ -38,6 +38,10 @@ async function call(server: TestServer, { method, args }: RpcRequest): Promise<u
     if (!n) throw new RangeError(`no node ${String(args[0])}`);
     return n;
   };
+  const security = () => {
+    if (!server.security) throw new Error('the test server was started without security');
+    return server.security;
+  };
   switch (method) {
     case 'node.kill':
       return node().kill();
@@ -87,6 +91,10 @@ async function call(server: TestServer, { method, args }: RpcRequest): Promise<u
       return server.data.count(args[0] as string, args[1] as string | undefined);
     case 'data.clear':
       return server.data.clear(args[0] as string | undefined);
+    case 'security.expireSessions':
+      return security().expireSessions();
+    case 'security.stats':
+      return { ...security().stats, refusals: [...security().stats.refusals] };
     case 'data.generate':
       return generate(server, args[0] as GenerateSpec);
     case 'stop':
