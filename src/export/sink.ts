@@ -7,9 +7,10 @@
  *   record ─> its set's RowBuffer ─(row group full, or the lane's buffers over budget)─>
  *   the set's open file (one row group / Avro blocks) ─(file at target size)─> sealed
  *
- * Memory: a lane buffers at most `bufferBytes` of cells across its sets; when a set's
- * buffer reaches `rowGroupBytes`, or all of them together pass `bufferBytes`, the biggest
- * is written out. An open file holds one encoded row group at a time.
+ * Memory: the lanes share `bufferBytes` (each buffers at most its share of cells across
+ * its sets); when a set's buffer reaches `rowGroupBytes` (at most the lane's share), or
+ * all of a lane's together pass its share, the biggest is written out. An open file holds
+ * one encoded row group at a time.
  *
  * A file's columns are the set's columns when its first rows are written. Rows that
  * carry a column the open file lacks (the set gained one since) are written to a new
@@ -25,6 +26,7 @@ import { ColumnRegistry, RowBuffer, SetTable, type Column } from './table.js';
 import { ValueError } from './values.js';
 
 export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
+/** Values buffered by all the lanes of an export together (in memory, V8 overhead included). */
 export const DEFAULT_EXPORT_BUFFER_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_EXPORT_FILE_BYTES = 128 * 1024 * 1024;
 
@@ -73,6 +75,7 @@ export interface ExportSinkOptions {
   /** Snapshot level of the layout (compact UTC time), if any. */
   snapshot?: string;
   rowGroupBytes?: number;
+  /** Values buffered by all lanes together (this lane takes 1/lanes of it). */
   bufferBytes?: number;
   fileBytes?: number;
   /** Called for every file stored (the caller lists them in the manifest). */
@@ -116,8 +119,9 @@ export class ExportSink extends Writable {
   constructor(opts: ExportSinkOptions) {
     super({ objectMode: true, highWaterMark: 64 });
     this.#o = opts;
-    this.#rowGroupBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
-    this.#bufferBytes = Math.max(this.#rowGroupBytes, opts.bufferBytes ?? DEFAULT_EXPORT_BUFFER_BYTES);
+    // The lanes share the buffer; a row group is never bigger than a lane's share.
+    this.#bufferBytes = Math.max(64 * 1024, Math.floor((opts.bufferBytes ?? DEFAULT_EXPORT_BUFFER_BYTES) / Math.max(1, opts.lanes)));
+    this.#rowGroupBytes = Math.min(opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES, this.#bufferBytes);
     this.#fileBytes = opts.fileBytes ?? DEFAULT_EXPORT_FILE_BYTES;
   }
 

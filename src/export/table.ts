@@ -188,7 +188,8 @@ export class RowBuffer {
     this.#put(cols[2]!, BigInt(r.generation));
     this.#put(cols[3]!, expiresMicros(r.voidTime));
     this.#put(cols[4]!, r.lastUpdateTime === undefined ? null : r.lastUpdateTime / 1000n);
-    this.bytes += 48;
+    // The row's slots in the column arrays.
+    this.bytes += 8 * (5 + r.bins.length);
     if (r.userKey) {
       const k = classifyKey(r.userKey.type, r.userKey.bytes);
       this.#put(t.keyColumn(k), k.cell);

@@ -258,21 +258,26 @@ function writeJson(v: MsgValue, out: string[]): void {
   }
 }
 
-/** Approximate bytes a cell takes in a row group (for the memory bound), not counting JS object overhead. */
+/**
+ * Approximate bytes a cell takes in memory while buffered (for the memory bound): its
+ * data plus V8's object overhead (a Buffer is a ~100-byte object of its own, a bigint or
+ * a boxed double 16-24 bytes, a string's header 16 bytes and up to 2 bytes per character).
+ */
 export function cellBytes(cell: Cell): number {
   switch (typeof cell) {
     case 'bigint':
+      return 24;
     case 'number':
-      return 8;
+      return 16;
     case 'boolean':
-      return 1;
+      return 8;
     case 'string':
-      return cell.length + 4;
+      return 2 * cell.length + 24;
     default:
-      if (Buffer.isBuffer(cell)) return cell.length + 4;
-      let n = 8;
+      if (Buffer.isBuffer(cell)) return cell.length + 100;
+      let n = 32 + 8 * (cell as Array<unknown>).length;
       for (const item of cell as Array<unknown>) {
-        if (Array.isArray(item)) n += scalarBytes(item[0] as ScalarCell) + scalarBytes(item[1] as ScalarCell | null);
+        if (Array.isArray(item)) n += 32 + scalarBytes(item[0] as ScalarCell) + scalarBytes(item[1] as ScalarCell | null);
         else n += scalarBytes(item as ScalarCell | null);
       }
       return n;
@@ -280,8 +285,5 @@ export function cellBytes(cell: Cell): number {
 }
 
 function scalarBytes(c: ScalarCell | null): number {
-  if (c === null) return 1;
-  if (typeof c === 'string') return c.length + 4;
-  if (Buffer.isBuffer(c)) return c.length + 4;
-  return 8;
+  return c === null ? 0 : cellBytes(c);
 }
