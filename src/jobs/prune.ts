@@ -166,16 +166,20 @@ export async function runPrune(opts: PruneOptions, deps: PruneDeps = {}): Promis
     if (parent !== undefined) keepChain(parent, prefix);
   }
 
-  for (const b of complete) if (reasons.has(b.prefix)) report.kept.push({ location: b.location, reasons: reasons.get(b.prefix)! });
+  // Locked backups stay, and so does everything their chain needs: checked before anything is deleted.
+  const lockedPrefixes = new Set<string>();
+  for (const b of complete) {
+    if (reasons.has(b.prefix) || !isRetentionAware(store)) continue;
+    const lock = await store.retainedUntil(objectKey(b.prefix, MANIFEST_FILE));
+    if (!lock) continue;
+    report.locked.push({ location: b.location, reason: lock.reason });
+    lockedPrefixes.add(b.prefix);
+    keepChain(b.prefix);
+  }
+  for (const b of complete) if (reasons.has(b.prefix) && !lockedPrefixes.has(b.prefix)) report.kept.push({ location: b.location, reasons: reasons.get(b.prefix)! });
   // Children before parents: newest first.
-  const doomed = complete.filter((b) => !reasons.has(b.prefix)).sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+  const doomed = complete.filter((b) => !reasons.has(b.prefix) && !lockedPrefixes.has(b.prefix)).sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
   for (const b of doomed) {
-    const lock = isRetentionAware(store) ? await store.retainedUntil(objectKey(b.prefix, MANIFEST_FILE)) : undefined;
-    if (lock) {
-      report.locked.push({ location: b.location, reason: lock.reason });
-      keepChain(b.prefix);
-      continue;
-    }
     report.deleted.push(b.location);
     if (!opts.dryRun) await deleteBackup(store, b.prefix, objects.get(b.prefix) ?? [], deps.signal);
     deps.note?.(`${opts.dryRun ? 'would delete' : 'deleted'} ${b.location}`);

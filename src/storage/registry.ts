@@ -152,6 +152,12 @@ export class LazyStore implements ObjectStore {
     return (await this.backend()).stat(key);
   }
 
+  /** The backend's retention check (S3 Object Lock, GCS retention and holds), when it has one. */
+  async retainedUntil(key: string): Promise<{ until?: Date; reason: string } | undefined> {
+    const backend = (await this.backend()) as ObjectStore & { retainedUntil?: (key: string) => Promise<{ until?: Date; reason: string } | undefined> };
+    return backend.retainedUntil ? backend.retainedUntil(key) : undefined;
+  }
+
   async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
     yield* (await this.backend()).list(prefix, options);
   }

@@ -170,6 +170,34 @@ describe('prune over two months of daily fulls and hourly incrementals', () => {
   }, 120_000);
 });
 
+describe('prune and retention locks', () => {
+  // A store that reports a retention lock on one manifest, as S3 Object Lock or a GCS hold
+  // does (fake-gcs-server keeps no holds, so the GCS check itself is not exercised here).
+  it('a locked backup is reported and kept, with its chain; nothing is an error', async () => {
+    const inner = await openStore(`mem://prune-locks-${process.pid}-${Date.now()}`, 'write');
+    await inner.write(REPOSITORY_MARKER, [Buffer.from('{"format":"aerobak-repository","formatVersion":1,"createdAt":"2026-11-01T00:00:00Z"}')]);
+    const full = await fakeBackup(inner, new Date('2026-11-01T00:00:00Z'));
+    const inc = await fakeBackup(inner, new Date('2026-11-01T01:00:00Z'), full);
+    const newest = await fakeBackup(inner, new Date('2026-11-02T00:00:00Z'));
+    const retainedUntil = async (key: string) =>
+      key === `${inc.prefix}/manifest.json` ? { until: new Date('2027-01-01T00:00:00Z'), reason: 'S3 Object Lock (COMPLIANCE) until 2027-01-01T00:00:00.000Z' } : undefined;
+    const locked = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'retainedUntil') return retainedUntil;
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const open = async (l: string, intent: OpenIntent) => (l === inner.location ? locked : openStore(l, intent));
+    const report = await runPrune({ repo: inner.location, policy: { keepLast: 1 } }, { openStore: open, now: () => new Date('2026-11-03T00:00:00Z') });
+    expect(report.locked.map((l) => l.location.split('/').pop())).toEqual([inc.prefix]);
+    expect(report.locked[0]!.reason).toMatch(/Object Lock/);
+    expect(report.deleted).toEqual([]);
+    const left = (await listBackups(inner.location, { openStore: open })).filter((b) => b.status === 'complete').map((b) => b.prefix).sort();
+    expect(left).toEqual([full.prefix, inc.prefix, newest.prefix].sort());
+  });
+});
+
 describe('prune on S3 (MinIO) and a local directory, from the command line', () => {
   let s3: S3TestServer;
   let tmp: string;
