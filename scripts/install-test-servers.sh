@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the object storage test servers from source, at pinned versions,
-# into .cache/bin (ignored by git), with the Go toolchain and module proxy:
+# into .cache/bin (ignored by git), with the Go toolchain and module proxy,
+# and installs moto (a local AWS KMS) from PyPI into a venv (install-moto.sh):
 #
 #   minio            S3-compatible server (real multipart rules)
 #   fake-gcs-server  Google Cloud Storage emulator (resumable uploads)
+#   moto             AWS KMS (and other AWS services), moto[server] pinned
 #
-# Usage: scripts/install-test-servers.sh [minio|fake-gcs-server]...  (default: both)
+# Usage: scripts/install-test-servers.sh [minio|fake-gcs-server|moto]...  (default: all three)
 #
 # A server already built at its pinned version is skipped, so a second run
 # takes milliseconds. Each build writes NAME.version beside the binary; the
@@ -24,12 +26,16 @@ bin="$PWD/.cache/bin"
 mkdir -p "$bin"
 
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(minio fake-gcs-server)
+[[ ${#names[@]} -gt 0 ]] || names=(minio fake-gcs-server moto)
 
 for name in "${names[@]}"; do
+  if [[ $name == moto ]]; then
+    bash scripts/install-moto.sh
+    continue
+  fi
   module="${MODULES[$name]:-}"
   if [[ -z $module ]]; then
-    echo "install-test-servers: unknown server '$name' (known: ${!MODULES[*]})" >&2
+    echo "install-test-servers: unknown server '$name' (known: ${!MODULES[*]} moto)" >&2
     exit 2
   fi
   (

@@ -6,6 +6,7 @@ import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
 import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
+import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
 import { checkShard, finalizeShards } from '../jobs/shards.js';
 import {
   bool,
@@ -85,7 +86,7 @@ const encryptionOptions: readonly OptionSpec[] = [
   ...keySourceOptions('', 'the key-encryption key'),
 ];
 
-export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...shardOptions, ...encryptionOptions, ...connectionOptions, ...outputOptions];
+export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...shardOptions, ...encryptionOptions, ...s3OptionSpecs, ...connectionOptions, ...outputOptions];
 
 /** Options for `--resume`: only what was typed, to be checked against the saved state. */
 function resumeOptionsFrom(values: ParsedValues, location: string): BackupOptions {
@@ -229,6 +230,7 @@ export const backupCommand: CliCommand = {
       { title: 'Performance and files', options: performanceOptions },
       { title: 'Sharded runs', options: shardOptions },
       { title: 'Encryption', options: encryptionOptions },
+      { title: 'S3 objects', options: s3OptionSpecs },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
     ],
@@ -260,6 +262,7 @@ export const backupCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = backupOptionsFrom(values);
+    const storeOptions = s3StoreOptions(values, opts.to ?? opts.repo ?? opts.resume);
     const shard = shardFrom(values, io.env);
     if (shard) opts.shard = shard;
     const kek = await kekFrom(values, io.env);
@@ -267,7 +270,7 @@ export const backupCommand: CliCommand = {
     if (kek && !bool(values, 'encrypt') && opts.resume === undefined) throw new UsageError('a key was given without --encrypt: add --encrypt to encrypt the backup');
     if (kek) opts.encrypt = kek;
     const json = bool(values, 'json');
-    const summary = await withProgress(io, json, (hooks) => runBackup(opts, { signal, ...hooks }));
+    const summary = await withProgress(io, json, (hooks) => runBackup(opts, { signal, ...hooks, ...storeDeps(storeOptions) }));
     if (json) jsonLine(io.stdout, 'summary', summary);
     else printBackupSummary(io, summary);
     return ExitCode.OK;

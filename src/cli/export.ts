@@ -7,6 +7,7 @@ import { EXPORT_CODECS, EXPORT_FORMATS, type ExportCodec } from '../export/forma
 import { DEFAULT_EXPORT_FILE_BYTES, DEFAULT_ROW_GROUP_BYTES } from '../export/sink.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
+import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
 import { bool, clusterOptions, connectionOptions, date, integer, list, oneOf, outputOptions, parseCommandLine, renderHelp, str, size, type OptionSpec, type ParsedValues } from './options.js';
 import { formatBytes, formatCount, formatDuration, jsonLine, withProgress, type Io } from './output.js';
 
@@ -41,7 +42,7 @@ const outputFileOptions: readonly OptionSpec[] = [
 
 const keyOptions = keySourceOptions('', 'with --from, the key of an encrypted backup');
 
-export const exportSpecs = [...sourceOptions, ...outputFileOptions, ...keyOptions, ...connectionOptions, ...outputOptions];
+export const exportSpecs = [...sourceOptions, ...outputFileOptions, ...keyOptions, ...s3OptionSpecs, ...connectionOptions, ...outputOptions];
 
 export function exportOptionsFrom(values: ParsedValues): ExportOptions {
   const to = str(values, 'to');
@@ -118,6 +119,7 @@ export const exportCommand: CliCommand = {
       { title: 'What to export', options: sourceOptions },
       { title: 'Files', options: outputFileOptions },
       { title: 'Encrypted backups', options: keyOptions },
+      { title: 'S3 objects', options: s3OptionSpecs },
       { title: 'Connection', options: connectionOptions },
       { title: 'Output', options: outputOptions },
     ],
@@ -137,10 +139,11 @@ export const exportCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = exportOptionsFrom(values);
+    const storeOptions = s3StoreOptions(values, opts.to);
     const kek = await kekFrom(values, io.env);
     if (kek) opts.key = kek;
     const json = bool(values, 'json');
-    const summary = await withProgress(io, json, (hooks) => runExport(opts, { signal, ...hooks }));
+    const summary = await withProgress(io, json, (hooks) => runExport(opts, { signal, ...hooks, ...storeDeps(storeOptions) }));
     if (json) jsonLine(io.stdout, 'summary', summary);
     else printExportSummary(io, summary);
     return ExitCode.OK;

@@ -54,7 +54,11 @@ export class WrongKeyError extends AerobakError {
 /** A key-encryption key: wraps and unwraps data keys. */
 export interface Kek {
   readonly type: KekType;
-  /** Names the key object; undefined for a passphrase (its id depends on the salt of each key object). */
+  /**
+   * Names the key object; undefined when the object is found by matching instead: a
+   * passphrase (its id depends on each key object's salt), a KMS key (given by alias, ARN
+   * or id, matched against the names the key object records).
+   */
   readonly id: string | undefined;
   /** What the person gave, for messages (never the key itself). */
   readonly describe: string;

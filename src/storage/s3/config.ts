@@ -1,6 +1,7 @@
 /**
  * S3 locations and options: `s3://bucket/prefix`, plus what the URL cannot
- * say (endpoint, credentials, part size). Everything is validated here,
+ * say (endpoint, credentials, part size, and how objects are stored:
+ * server-side encryption, storage class). Everything is validated here,
  * synchronously; nothing here does I/O.
  */
 import { StorageError } from '../errors.js';
@@ -51,6 +52,56 @@ export interface S3Options {
    * reason.
    */
   maxAttempts?: number;
+  /**
+   * Server-side encryption of every object the store writes (PutObject and
+   * CreateMultipartUpload carry `x-amz-server-side-encryption`): 'AES256'
+   * (SSE-S3, keys S3 manages) or 'aws:kms' (SSE-KMS, under `sseKmsKeyId`, or
+   * else the bucket's default KMS key, else the account's aws/s3 key).
+   * Default: none sent, so the bucket's default encryption applies (on AWS,
+   * at least SSE-S3). Reads need nothing more than s3:GetObject for SSE-S3;
+   * SSE-KMS needs kms:GenerateDataKey to write, and kms:Decrypt to read and
+   * for multipart uploads. Independent of aerobak's own encryption.
+   */
+  serverSideEncryption?: S3ServerSideEncryption;
+  /** With serverSideEncryption 'aws:kms': the KMS key (key id, key ARN, alias name or alias ARN). */
+  sseKmsKeyId?: string;
+  /**
+   * Storage class of every object the store writes (`x-amz-storage-class`):
+   * STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, ... any class
+   * name S3 takes, which S3 checks. Not GLACIER or DEEP_ARCHIVE: objects
+   * there cannot be read without a restore request first, and backups read
+   * their own objects (incrementals their parent's manifest, list and
+   * verify everything); move old backups there with a lifecycle rule
+   * instead. Default: none sent (STANDARD, or the bucket's).
+   */
+  storageClass?: string;
+}
+
+export const S3_SERVER_SIDE_ENCRYPTIONS = ['AES256', 'aws:kms'] as const;
+export type S3ServerSideEncryption = (typeof S3_SERVER_SIDE_ENCRYPTIONS)[number];
+
+/** Storage classes whose objects need a restore before they can be read: refused. */
+export const ARCHIVE_STORAGE_CLASSES: readonly string[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+/** Why `storageClass` is refused, or undefined if it is fine (S3 checks the name itself). */
+export function storageClassProblem(storageClass: string): string | undefined {
+  if (!/^[A-Z][A-Z0-9_]*$/.test(storageClass)) return `${JSON.stringify(storageClass)} is not a storage class name (upper-case, like STANDARD_IA or GLACIER_IR)`;
+  if (ARCHIVE_STORAGE_CLASSES.includes(storageClass)) {
+    return `${storageClass} objects cannot be read without a restore request, and aerobak reads its backups' objects (incrementals, list, verify, restore): use GLACIER_IR, or a lifecycle rule that moves old backups to ${storageClass}`;
+  }
+  return undefined;
+}
+
+/** Why `keyId` is refused as an SSE-KMS key, or undefined (KMS checks the rest). */
+export function sseKmsKeyIdProblem(keyId: string): string | undefined {
+  return /^[^\s]+$/.test(keyId) ? undefined : `${JSON.stringify(keyId)} is not a KMS key id, ARN or alias`;
+}
+
+/** What every write of the store adds to PutObject and CreateMultipartUpload. */
+export interface S3WriteParams {
+  ServerSideEncryption?: S3ServerSideEncryption;
+  SSEKMSKeyId?: string;
+  StorageClass?: string;
 }
 
 export interface S3Config {
@@ -64,6 +115,8 @@ export interface S3Config {
   partSize: number;
   queueSize: number;
   maxAttempts: number;
+  /** Server-side encryption and storage class of every object written (empty: the bucket's defaults). */
+  writeParams: S3WriteParams;
 }
 
 const MIB = 1024 * 1024;
@@ -99,6 +152,7 @@ export function s3Config(url: URL, options: S3Options = {}, env: NodeJS.ProcessE
   if (options.endpoint !== undefined && !URL.canParse(options.endpoint)) {
     throw new StorageError('CONFIG', `invalid S3 endpoint ${JSON.stringify(options.endpoint)}: expected a URL`);
   }
+  const writeParams = s3WriteParams(options);
   const customEndpoint = options.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   return {
     bucket,
@@ -110,5 +164,30 @@ export function s3Config(url: URL, options: S3Options = {}, env: NodeJS.ProcessE
     partSize,
     queueSize,
     maxAttempts,
+    writeParams,
   };
+}
+
+/** The server-side encryption and storage class options as request parameters. Throws CONFIG. */
+function s3WriteParams(options: S3Options): S3WriteParams {
+  const { serverSideEncryption: sse, sseKmsKeyId, storageClass } = options;
+  const params: S3WriteParams = {};
+  if (sse !== undefined) {
+    if (!(S3_SERVER_SIDE_ENCRYPTIONS as readonly string[]).includes(sse)) {
+      throw new StorageError('CONFIG', `S3 server-side encryption must be ${S3_SERVER_SIDE_ENCRYPTIONS.join(' or ')}, got ${JSON.stringify(sse)}`);
+    }
+    params.ServerSideEncryption = sse;
+  }
+  if (sseKmsKeyId !== undefined) {
+    if (sse !== 'aws:kms') throw new StorageError('CONFIG', `an S3 SSE-KMS key (${sseKmsKeyId}) needs server-side encryption aws:kms`);
+    const problem = sseKmsKeyIdProblem(sseKmsKeyId);
+    if (problem !== undefined) throw new StorageError('CONFIG', `invalid S3 SSE-KMS key: ${problem}`);
+    params.SSEKMSKeyId = sseKmsKeyId;
+  }
+  if (storageClass !== undefined) {
+    const problem = storageClassProblem(storageClass);
+    if (problem !== undefined) throw new StorageError('CONFIG', `invalid S3 storage class: ${problem}`);
+    params.StorageClass = storageClass;
+  }
+  return params;
 }

@@ -36,6 +36,13 @@ export function s3Error(error: unknown, bucket: string, subject: string, action:
   if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
     return new StorageError('ACCESS_DENIED', `access denied: cannot ${action} ${subject}`, options);
   }
+  if (name === 'InvalidStorageClass') {
+    return new StorageError('CONFIG', `bucket ${bucket} does not take the storage class given: cannot ${action} ${subject}: ${messageOf(error)}`, options);
+  }
+  // SSE-KMS: S3 names the KMS's error (KMS.NotFoundException, KMS.DisabledException, ...; MinIO: kms:KeyNotFound).
+  if (/^kms[.:]/i.test(name)) {
+    return new StorageError('CONFIG', `the KMS key for server-side encryption of bucket ${bucket} cannot be used (${name}): cannot ${action} ${subject}: ${messageOf(error)}`, options);
+  }
   if (/region is missing/i.test(messageOf(error))) {
     return new StorageError('CONFIG', `no AWS region configured for bucket ${bucket} (set AWS_REGION)`, options);
   }

@@ -14,6 +14,12 @@
  * Exclusive creates are one conditional PutObject (If-None-Match: *) and
  * batched deletes are DeleteObjects of up to 1,000 keys; see create() and
  * deleteMany().
+ *
+ * Every object written, by write() or create(), carries the configured
+ * server-side encryption and storage class (S3Config.writeParams): Upload
+ * passes its params to PutObject and CreateMultipartUpload, which is where
+ * S3 takes them for a multipart upload (UploadPart and
+ * CompleteMultipartUpload have no such fields; the SDK sends none there).
  */
 import {
   AbortMultipartUploadCommand,
@@ -27,6 +33,8 @@ import {
   S3Client,
   paginateListObjectsV2,
   type _Error as DeleteError,
+  type PutObjectCommandInput,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomUUID } from 'node:crypto';
@@ -54,6 +62,8 @@ export class S3Store implements ObjectStore {
   readonly client: S3Client;
   /** The store's own retries (see S3Options.maxAttempts), on the SDK's schedule. */
   readonly #retry: RetryPolicy;
+  /** Server-side encryption and storage class, added to every PutObject and CreateMultipartUpload. */
+  readonly #writeParams: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'StorageClass'>;
 
   constructor(readonly config: S3Config) {
     this.location = `s3://${config.bucket}/${config.root}`;
@@ -69,6 +79,9 @@ export class S3Store implements ObjectStore {
       requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
     });
     this.#retry = { attempts: config.maxAttempts, baseDelayMs: 100, maxDelayMs: 20_000 };
+    const { StorageClass: storageClass, ...sse } = config.writeParams;
+    // The SDK's StorageClass type lists the classes it knew when built; S3 takes newer ones, and the SDK sends any string.
+    this.#writeParams = { ...sse, ...(storageClass !== undefined ? { StorageClass: storageClass as StorageClass } : {}) };
   }
 
   /**
@@ -92,7 +105,7 @@ export class S3Store implements ObjectStore {
     const body = new WriteSource(source, options.signal);
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: bucket, Key: root + key, Body: body },
+      params: { Bucket: bucket, Key: root + key, Body: body, ...this.#writeParams },
       partSize,
       queueSize,
       leavePartsOnError: false,
@@ -133,7 +146,7 @@ export class S3Store implements ObjectStore {
     const object = objectName(this.location, key);
     const body = await readCreateSource(source, options.signal, object);
     const id = randomUUID();
-    const input = { Bucket: bucket, Key: root + key, Body: body, IfNoneMatch: '*', Metadata: { [CREATE_ID_METADATA]: id } };
+    const input = { Bucket: bucket, Key: root + key, Body: body, IfNoneMatch: '*', Metadata: { [CREATE_ID_METADATA]: id }, ...this.#writeParams };
     for (let attempt = 1; ; attempt++) {
       try {
         await this.client.send(new PutObjectCommand(input));
@@ -195,6 +208,25 @@ export class S3Store implements ObjectStore {
       if (mapped.code === 'NOT_FOUND') return null;
       throw mapped;
     }
+  }
+
+  /**
+   * Whether the object is under S3 Object Lock (a retention date in the future, or a
+   * legal hold): prune leaves such backups alone instead of adding delete markers.
+   */
+  async retainedUntil(key: string): Promise<{ until?: Date; reason: string } | undefined> {
+    checkKey(key);
+    const { bucket, root } = this.config;
+    let head;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: root + key }));
+    } catch (error) {
+      throw s3Error(error, bucket, objectName(this.location, key), 'stat');
+    }
+    if (head.ObjectLockLegalHoldStatus === 'ON') return { reason: 'S3 Object Lock legal hold' };
+    const until = head.ObjectLockRetainUntilDate;
+    if (until && until.getTime() > Date.now()) return { until, reason: `S3 Object Lock (${head.ObjectLockMode ?? 'retention'}) until ${until.toISOString()}` };
+    return undefined;
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
