@@ -12,13 +12,14 @@ import type { CliCommand, CliContext } from './command.js';
 import { exportCommand } from './export.js';
 import { pruneCommand } from './prune.js';
 import { rekeyCommand } from './rekey.js';
+import { serveCommand } from './serve.js';
 import { listCommand } from './list.js';
 import { renderHelp } from './options.js';
 import { jsonLine } from './output.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 
-export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand, pruneCommand, rekeyCommand];
+export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand, pruneCommand, rekeyCommand, serveCommand];
 
 export function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
