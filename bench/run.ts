@@ -28,7 +28,7 @@ const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 
 const workRoot = join(config.workDir, stamp);
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'backup-zstd', 'restore-zstd', 'write-ceiling'];
+const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'backup-encrypted', 'backup-zstd', 'restore-zstd', 'export-parquet', 'export-from-backup', 'export-avro', 'write-ceiling'];
 const THROTTLED_CASES: CaseName[] = ['backup-throttled', 'restore-throttled'];
 
 const NOTES: Partial<Record<CaseName, string>> = {
@@ -38,8 +38,12 @@ const NOTES: Partial<Record<CaseName, string>> = {
   'gzip-alone': 'zlib gzip (level 6) of the Avro files of backup-none, all files at once; records/s equivalent',
   'backup-gzip': 'runBackup to a local dir, gzip level 6',
   restore: 'runRestore of the backup-gzip output into bar, mode replace (bar.bench truncated first)',
+  'backup-encrypted': 'runBackup to a local dir, gzip level 6 and --encrypt with a key (AES-256-GCM 1 MiB segments)',
   'backup-zstd': 'runBackup to a local dir, zstd level 3, the default (node:zlib zstd streams, frame checksum on)',
   'restore-zstd': 'runRestore of the backup-zstd output into bar, mode replace (bar.bench truncated first)',
+  'export-parquet': 'runExport from the cluster to Parquet in a local dir, default codec (snappy)',
+  'export-from-backup': 'runExport of the backup-zstd output to Parquet in a local dir, default codec (snappy)',
+  'export-avro': 'runExport from the cluster to Avro in a local dir, default codec (deflate)',
   'write-ceiling': 'BatchWriter x parallel, records pre-generated in memory, mode replace; RSS includes them',
   'backup-throttled': 'runBackup gzip, store writes throttled; capped partition range',
   'restore-throttled': 'runRestore of the throttled backup, store reads throttled',
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
         }
         p.input = outputs['backup-none'];
       }
-      if (c === 'restore' || c === 'restore-zstd') {
+      if (c === 'restore' || c === 'restore-zstd' || c === 'export-from-backup') {
         const from = c === 'restore' ? 'backup-gzip' : 'backup-zstd';
         if (!outputs[from]) {
           note(c, round, `needs ${from} in the same round (not run or failed): skipped`);

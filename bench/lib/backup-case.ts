@@ -4,13 +4,14 @@
  * the data phase (scans, encoding, compression, storage, manifest); extra.totalSeconds
  * the whole job, setup included.
  */
+import type { Kek } from '../../src/crypto/keys.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import type { Compression } from '../../src/jobs/data-files.js';
 import { openStore } from '../../src/storage/index.js';
 import { Meter, clusterOptions, type CaseParams, type CaseResult } from './case-runtime.js';
 import { ThrottledStore } from './throttled-store.js';
 
-export async function backupCase(p: CaseParams, compress: Compression, level?: number): Promise<CaseResult> {
+export async function backupCase(p: CaseParams, compress: Compression, level?: number, encrypt?: Kek): Promise<CaseResult> {
   const throttle = p.throttleBytesPerSecond;
   let store: ThrottledStore | undefined;
   const meter = new Meter();
@@ -25,6 +26,7 @@ export async function backupCase(p: CaseParams, compress: Compression, level?: n
       parallel: p.parallel,
       to: p.dir,
       ...(p.partitions ? { partitions: [p.partitions] } : {}),
+      ...(encrypt ? { encrypt } : {}),
     },
     {
       openStore: async (location, intent) => (store = new ThrottledStore(await openStore(location, intent), throttle, { write: true, read: false })),
@@ -33,7 +35,7 @@ export async function backupCase(p: CaseParams, compress: Compression, level?: n
   const result = meter.stop({
     records: summary.records,
     bytes: summary.bytes,
-    bytesWhat: compress === 'none' ? 'stored (Avro) bytes written' : `stored (${compress}${level !== undefined ? ` level ${level}` : ''}) bytes written`,
+    bytesWhat: `${compress === 'none' ? 'stored (Avro) bytes written' : `stored (${compress}${level !== undefined ? ` level ${level}` : ''}) bytes written`}${encrypt ? ', encrypted' : ''}`,
     extra: {
       files: summary.files,
       storedBytes: summary.bytes,

@@ -74,7 +74,11 @@ export function ratios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
     { name: 'backup(gzip) / official client scan', of: 'records/s', value: div(rps('backup-gzip'), rps('client-scan')) },
     { name: 'scan ceiling / official client scan', of: 'records/s', value: div(scan, rps('client-scan')) },
     { name: 'backup(zstd 3) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-zstd'), rps('backup-gzip')) },
+    { name: 'backup(gzip 6, encrypted) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-encrypted'), rps('backup-gzip')) },
     { name: 'restore(zstd 3) / restore(gzip 6)', of: 'records/s', value: div(rps('restore-zstd'), rps('restore')) },
+    { name: 'export(parquet) / backup(zstd 3)', of: 'records/s', value: div(rps('export-parquet'), rps('backup-zstd')) },
+    { name: 'export(parquet, from the backup) / backup(zstd 3)', of: 'records/s', value: div(rps('export-from-backup'), rps('backup-zstd')) },
+    { name: 'export(avro) / backup(zstd 3)', of: 'records/s', value: div(rps('export-avro'), rps('backup-zstd')) },
   ];
 }
 

@@ -183,7 +183,8 @@ export class RowBuffer {
   add(r: RawRecord): void {
     const t = this.table;
     const cols = t.columns;
-    this.#put(cols[0]!, r.digest);
+    // A copy: the record's digest is a view into the decoder's block, which it would keep alive.
+    this.#put(cols[0]!, Buffer.from(r.digest));
     this.#put(cols[1]!, r.set);
     this.#put(cols[2]!, BigInt(r.generation));
     this.#put(cols[3]!, expiresMicros(r.voidTime));

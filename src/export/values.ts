@@ -260,13 +260,13 @@ function writeJson(v: MsgValue, out: string[]): void {
 
 /**
  * Approximate bytes a cell takes in memory while buffered (for the memory bound): its
- * data plus V8's object overhead (a Buffer is a ~100-byte object of its own, a bigint or
- * a boxed double 16-24 bytes, a string's header 16 bytes and up to 2 bytes per character).
+ * data plus V8's object overhead (a Buffer is a ~100-byte object of its own, a bigint
+ * about 40 bytes, a boxed double 16, a string's header 16 bytes and up to 2 bytes per character).
  */
 export function cellBytes(cell: Cell): number {
   switch (typeof cell) {
     case 'bigint':
-      return 24;
+      return 40;
     case 'number':
       return 16;
     case 'boolean':
