@@ -148,6 +148,6 @@ export async function kmsKek(spec: string, env: NodeJS.ProcessEnv): Promise<Kek>
   const provider = colon < 0 ? '' : spec.slice(0, colon);
   const name = spec.slice(colon + 1);
   if (provider === 'aws' && name !== '') return awsKek(name, env);
-  if (provider === 'gcp') throw new UsageError('--kms gcp:... is not supported by this aerobak yet: use --kms aws:..., a key file or a passphrase');
+  if (provider === 'gcp' && name !== '') return (await import('./gcp-kms.js')).gcpKek(name, env);
   throw new UsageError(`--kms ${spec}: expected aws:<key ARN, key id or alias> (or gcp:projects/.../cryptoKeys/...)`);
 }
