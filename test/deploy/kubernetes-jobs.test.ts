@@ -1,12 +1,15 @@
 /**
- * The Kubernetes manifests of sharded backups (deploy/kubernetes/): parsed as YAML and
- * checked for what a sharded run relies on (docs/distributed.md). Not checked against
- * the Kubernetes JSON schemas: no schema validator with vendored schemas is available to
- * the project's registries (see the closing notes of docs/distributed.md).
+ * The Kubernetes manifests (deploy/kubernetes/): every one validated against the
+ * Kubernetes API's JSON schemas (kubernetes-models, a pinned dev dependency: its models
+ * carry the schemas generated from the Kubernetes OpenAPI spec, checked with ajv), and the
+ * sharded backup Jobs checked for what a sharded run relies on (docs/distributed.md).
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { CronJob, Job } from 'kubernetes-models/batch/v1';
+import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 interface JobSpec {
   completionMode: string;
@@ -18,6 +21,29 @@ interface JobSpec {
 }
 
 const load = async (name: string) => parse(await readFile(new URL(`../../deploy/kubernetes/${name}`, import.meta.url), 'utf8')) as { kind: string; spec: JobSpec & { jobTemplate?: { spec: JobSpec } } };
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = { Job, CronJob, ConfigMap, Secret, Service, Deployment } as never;
+
+describe('the Kubernetes manifests', () => {
+  it('are valid against the Kubernetes schemas, every document of every file', async () => {
+    const root = new URL('../../deploy/kubernetes/', import.meta.url);
+    const files = (await readdir(root, { recursive: true })).filter((f) => String(f).endsWith('.yaml'));
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) {
+      for (const doc of parseAllDocuments(await readFile(new URL(String(file), root), 'utf8'))) {
+        const value = doc.toJS() as { kind: string } | null;
+        if (value === null) continue;
+        const Model = MODELS[value.kind];
+        expect(Model, `${file}: kind ${value.kind}`).toBeDefined();
+        expect(() => new Model!(value as never).validate(), `${file}: ${value.kind}`).not.toThrow();
+      }
+    }
+    // The validator does refuse what is wrong.
+    const job = (await load('backup-indexed-job.yaml')) as unknown as { spec: { completionMode: unknown } };
+    job.spec.completionMode = 'Parallel-ish';
+    expect(() => new Job(job as never).validate()).toThrow(/completionMode/);
+  });
+});
 
 describe('the sharded backup Job manifests', () => {
   it.each(['backup-indexed-job.yaml', 'backup-cronjob.yaml'])('%s: an Indexed Job whose pods share one location and know their shard count', async (name) => {
