@@ -26,9 +26,9 @@ import { ColumnRegistry, RowBuffer, SetTable, type Column } from './table.js';
 import { ValueError } from './values.js';
 
 /** A row group's values in memory (V8 overhead included); encoding one takes about as much again. */
-export const DEFAULT_ROW_GROUP_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_ROW_GROUP_BYTES = 4 * 1024 * 1024;
 /** Values buffered by all the lanes of an export together (in memory, V8 overhead included). */
-export const DEFAULT_EXPORT_BUFFER_BYTES = 48 * 1024 * 1024;
+export const DEFAULT_EXPORT_BUFFER_BYTES = 24 * 1024 * 1024;
 export const DEFAULT_EXPORT_FILE_BYTES = 128 * 1024 * 1024;
 
 /** One stored file, as the export manifest lists it. */
