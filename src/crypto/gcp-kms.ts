@@ -46,7 +46,12 @@ async function defaultClient(env: NodeJS.ProcessEnv): Promise<GcpKmsClient> {
     authClient: {
       getRequestHeaders: async () => new Headers(),
       fetch: (url: string, init: { method: string; headers: Headers; body?: string | Buffer; signal?: AbortSignal }) =>
-        fetch(url, { method: init.method, headers: init.headers, ...(init.body !== undefined ? { body: init.body } : {}), ...(init.signal ? { signal: init.signal } : {}) }),
+        fetch(url, {
+          method: init.method,
+          headers: init.headers,
+          ...(init.body !== undefined ? { body: typeof init.body === 'string' ? init.body : new Uint8Array(init.body) } : {}),
+          ...(init.signal ? { signal: init.signal } : {}),
+        }),
     } as never,
   } as never) as unknown as GcpKmsClient;
 }
