@@ -355,20 +355,20 @@ export class ContainerDecoder extends Transform {
   #decodeHeader(buf: Buffer): Decoded {
     const magic = buf.subarray(0, MAGIC.length);
     if (!magic.equals(MAGIC.subarray(0, magic.length))) throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, 'no Avro container magic "Obj\\x01"');
-    let decoded: { value: ContainerHeader; offset: number };
+    let decoded: { meta: Map<string, Buffer>; sync: Buffer; end: number } | undefined;
     try {
-      decoded = HEADER_TYPE.decode(buf, 0) as { value: ContainerHeader; offset: number };
+      decoded = readHeader(buf);
     } catch (error) {
       throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, 'malformed Avro header', error);
     }
-    if (decoded.offset < 0) {
+    if (decoded === undefined) {
       if (buf.length >= MAX_HEADER_BYTES) throw this.#error('AVRO_NOT_CONTAINER', { offset: 0 }, `no complete Avro header in the first ${MAX_HEADER_BYTES} bytes`);
       return { kind: 'need', bytes: buf.length + 1 };
     }
-    const { meta, sync } = decoded.value;
-    const codec = meta['avro.codec']?.toString() ?? 'null';
+    const { meta, sync } = decoded;
+    const codec = meta.get('avro.codec')?.toString() ?? 'null';
     if (codec !== 'null') throw this.#error('AVRO_UNSUPPORTED_CODEC', { offset: 0 }, `block codec "${codec}" (aerobak reads only "null")`);
-    const schema = meta['avro.schema'];
+    const schema = meta.get('avro.schema');
     if (!schema) throw this.#error('AVRO_SCHEMA_MISMATCH', { offset: 0 }, 'no writer schema (avro.schema) in the header');
     const reader = this.#codec.type;
     let writer: avro.Type;
@@ -381,7 +381,7 @@ export class ContainerDecoder extends Transform {
       throw this.#error('AVRO_SCHEMA_MISMATCH', { offset: 0 }, `the writer schema ${writer.name ?? writer.typeName} is not ${reader.name} (this aerobak reads that exact schema)`);
     }
     this.#sync = Buffer.from(sync);
-    return { kind: 'done', end: decoded.offset };
+    return { kind: 'done', end: decoded.end };
   }
 
   #decodeBlock(buf: Buffer, start: number): Decoded {
@@ -415,6 +415,8 @@ export class ContainerDecoder extends Transform {
           record = read(reader);
           pos = reader.pos;
         } else {
+          // avsc reads an array's declared count of items even past the end of its input: check the counts first.
+          if (valueEnd(this.#codec.type, block, pos, dataEnd) < 0) throw new Error('the record runs past the end of its block');
           const decoded = this.#codec.type.decode(block, pos);
           if (decoded.offset < 0) throw new Error('the record runs past the end of its block');
           record = this.#codec.fromAvro(decoded.value);
@@ -446,3 +448,142 @@ export class ContainerDecoder extends Transform {
     return new ContainerDecodeError(code, position, detail, cause === undefined ? undefined : { cause });
   }
 }
+
+/**
+ * The header at buf[0] (after the magic, which the caller checked): its metadata map,
+ * sync marker and end, or undefined when buf ends inside it. Throws for a malformed long
+ * or a negative length. Read here rather than by avsc, which reads a map's declared count
+ * of entries even past the end of its input (a corrupt count of 2^40 would spin for
+ * days): here an entry takes 2 bytes at least, so no count reads past the bytes there are.
+ */
+function readHeader(buf: Buffer): { meta: Map<string, Buffer>; sync: Buffer; end: number } | undefined {
+  let pos = MAGIC.length;
+  const long = (): number | undefined => {
+    let z = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= buf.length) return undefined;
+      const b = buf[pos++]!;
+      z += (b & 0x7f) * scale;
+      scale *= 128;
+      // Zig-zag (beyond 2^53 only the magnitude matters: such a count or length is never there).
+      if (b < 0x80) return z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+    }
+    throw new Error('an Avro long of more than 10 bytes');
+  };
+  const bytes = (): Buffer | undefined => {
+    const n = long();
+    if (n === undefined) return undefined;
+    if (n < 0) throw new Error(`negative Avro length ${n}`);
+    if (pos + n > buf.length) return undefined;
+    pos += n;
+    return buf.subarray(pos - n, pos);
+  };
+  const meta = new Map<string, Buffer>();
+  for (;;) {
+    let count = long();
+    if (count === undefined) return undefined;
+    if (count === 0) break;
+    if (count < 0) {
+      count = -count;
+      if (long() === undefined) return undefined; // the block's byte size
+    }
+    for (let i = 0; i < count; i++) {
+      const key = bytes();
+      if (key === undefined) return undefined;
+      const value = bytes();
+      if (value === undefined) return undefined;
+      meta.set(key.toString('utf8'), value);
+    }
+  }
+  if (pos + SYNC_BYTES > buf.length) return undefined;
+  return { meta, sync: buf.subarray(pos, pos + SYNC_BYTES), end: pos + SYNC_BYTES };
+}
+
+/**
+ * The offset just past the value of `type` at buf[pos], or -1 when it would run past
+ * `end`; throws for a malformed long or a negative length. What avsc reads, but bounded
+ * by the bytes: an array or map declaring more items than bytes are left runs past the end
+ * (every item of aerobak's schemas takes a byte at least), where avsc would read them all
+ * (a corrupt count of 2^31 allocates and loops for minutes).
+ */
+function valueEnd(type: avro.Type, buf: Buffer, pos: number, end: number): number {
+  const long = (): number => {
+    let z = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) return NaN;
+      const b = buf[pos++]!;
+      z += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) return z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+    }
+    throw new Error('an Avro long of more than 10 bytes');
+  };
+  /** The item count of the next array or map block (0 at the end, NaN past `end`). */
+  const blockCount = (): number => {
+    const n = long();
+    if (!(n < 0)) return n > end - pos ? NaN : n;
+    if (Number.isNaN(long())) return NaN; // the block's byte size
+    return -n > end - pos ? NaN : -n;
+  };
+  const t = type as avro.Type & { typeName: string; size?: number; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type; fields?: Array<{ type: avro.Type }>; underlyingType?: avro.Type };
+  const name = t.typeName;
+  switch (name) {
+    case 'null':
+      return pos;
+    case 'boolean':
+      return pos + 1 <= end ? pos + 1 : -1;
+    case 'int':
+    case 'long':
+    case 'enum':
+      return Number.isNaN(long()) ? -1 : pos;
+    case 'float':
+      return pos + 4 <= end ? pos + 4 : -1;
+    case 'double':
+      return pos + 8 <= end ? pos + 8 : -1;
+    case 'fixed':
+      return pos + t.size! <= end ? pos + t.size! : -1;
+    case 'string':
+    case 'bytes': {
+      const n = long();
+      if (Number.isNaN(n)) return -1;
+      if (n < 0) throw new Error(`negative Avro length ${n}`);
+      return pos + n <= end ? pos + n : -1;
+    }
+    case 'record':
+    case 'error':
+      for (const f of t.fields!) {
+        pos = valueEnd(f.type, buf, pos, end);
+        if (pos < 0) return -1;
+      }
+      return pos;
+    case 'array':
+    case 'map':
+      for (let n = blockCount(); n !== 0; n = blockCount()) {
+        if (Number.isNaN(n)) return -1;
+        for (let i = 0; i < n; i++) {
+          if (name === 'map') {
+            pos = valueEnd(STRING_TYPE, buf, pos, end);
+            if (pos < 0) return -1;
+          }
+          pos = valueEnd(name === 'map' ? t.valuesType! : t.itemsType!, buf, pos, end);
+          if (pos < 0) return -1;
+        }
+      }
+      return pos;
+    default: {
+      if (name.startsWith('union')) {
+        const i = long();
+        if (Number.isNaN(i)) return -1;
+        const branch = t.types![i];
+        if (branch === undefined) throw new Error(`union branch ${i} (only ${t.types!.length})`);
+        return valueEnd(branch, buf, pos, end);
+      }
+      if (name.startsWith('logical') && t.underlyingType) return valueEnd(t.underlyingType, buf, pos, end);
+      throw new Error(`Avro type ${name} has no bounded reader`);
+    }
+  }
+}
+
+const STRING_TYPE = avro.Type.forSchema('string');

@@ -641,11 +641,12 @@ export function readGeoJson(rd: AvroReader): Buffer {
   const flags = readLong(rd);
   const cells: Buffer[] = [];
   for (let n = readArrayCount(rd); n !== 0; n = readArrayCount(rd)) {
+    // Before reading them: each cell is a Buffer until the end (~100 bytes of heap for a 1-byte long).
+    if (cells.length + n > 0xffff) throw new RecordCodecError(`GeoJSON with ${cells.length + n} cells (at most 65535 fit)`);
     for (let i = 0; i < n; i++) cells.push(readInt64BE(rd));
   }
   const json = readStringBytes(rd);
   if (flags < 0 || flags > 0xff) throw new RecordCodecError(`GeoJSON flags ${flags} do not fit in a byte`);
-  if (cells.length > 0xffff) throw new RecordCodecError(`GeoJSON with ${cells.length} cells (at most 65535 fit)`);
   const out = Buffer.allocUnsafe(GEO_PREFIX_BYTES + GEO_CELL_BYTES * cells.length + json.length);
   out[0] = flags;
   out.writeUInt16BE(cells.length, 1);

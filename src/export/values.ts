@@ -16,8 +16,8 @@
  * [key, value] pairs in the server's order.
  */
 import { ParticleType } from '../aerospike/types.js';
-import { CdtList, CdtMap, GeoJsonValue, MsgExt, unpack, type MsgValue } from '../aerospike/wire/msgpack.js';
-import { geoJsonText } from '../aerospike/wire/values.js';
+import { CdtList, CdtMap, GeoJsonValue, MsgExt, MsgpackError, unpack, type MsgValue } from '../aerospike/wire/msgpack.js';
+import { ParticleError, geoJsonText } from '../aerospike/wire/values.js';
 
 export const SCALAR_KINDS = [
   'int64',
@@ -90,11 +90,11 @@ export function classifyBin(type: number, value: Buffer): Classified | undefined
       if (value.length !== 1) throw new ValueError(`BOOL value of ${value.length} bytes (expected 1)`);
       return { kind: 'boolean', cell: value[0] !== 0 };
     case ParticleType.GEOJSON:
-      return { kind: 'geojson', cell: geoJsonText(value) };
+      return { kind: 'geojson', cell: decoded('GEOJSON', () => geoJsonText(value)) };
     case ParticleType.LIST:
-      return classifyList(unpack(value, true), value);
+      return classifyList(decoded('LIST', () => unpack(value, true)), value);
     case ParticleType.MAP:
-      return classifyMap(unpack(value, true), value);
+      return classifyMap(decoded('MAP', () => unpack(value, true)), value);
     default: {
       const kind = BLOB_KINDS[type];
       if (kind === undefined) throw new ValueError(`particle type ${type} is not one aerobak knows how to export`);
@@ -103,9 +103,22 @@ export function classifyBin(type: number, value: Buffer): Classified | undefined
   }
 }
 
+/** What `decode` makes of a value's bytes; their decoder's error (malformed msgpack, a cut GeoJSON prefix) as a ValueError. */
+function decoded<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof MsgpackError || err instanceof ParticleError) throw new ValueError(`${what} value: ${err.message}`);
+    throw err;
+  }
+}
+
 /** The kind and cell of a stored user key (integer, string or blob). */
 export function classifyKey(type: number, bytes: Buffer): Classified {
-  if (type === ParticleType.INTEGER) return { kind: 'int64', cell: bytes.readBigInt64BE(0) };
+  if (type === ParticleType.INTEGER) {
+    if (bytes.length !== 8) throw new ValueError(`INTEGER user key of ${bytes.length} bytes (expected 8)`);
+    return { kind: 'int64', cell: bytes.readBigInt64BE(0) };
+  }
   if (type === ParticleType.STRING) return { kind: 'string', cell: bytes.toString('utf8') };
   return { kind: 'binary', cell: Buffer.from(bytes) };
 }

@@ -78,8 +78,17 @@ export function unpack(buf: Buffer, exactIntegers = false): MsgValue {
   return v;
 }
 
+/**
+ * Lists and maps nested deeper than this are refused (MsgpackError): the decoder recurses
+ * once per level, and a few kilobytes of 0x91 bytes would otherwise overflow the stack
+ * (a RangeError), here or in what walks the value next (export's JSON text).
+ */
+export const MAX_DEPTH = 512;
+
 export class Unpacker {
   offset = 0;
+  /** Lists and maps open around the value being read. */
+  private depth = 0;
   constructor(
     private readonly buf: Buffer,
     private readonly exactIntegers = false,
@@ -142,7 +151,24 @@ export class Unpacker {
     return new MsgExt(type, Buffer.from(this.bytes(n)));
   }
 
+  /**
+   * Enters a list or map of `n` values; throws past MAX_DEPTH, or when fewer bytes are left
+   * than `n` values take (a byte each at least): a 5-byte header claiming 2^32 items
+   * allocates nothing.
+   */
+  private enter(n: number): void {
+    if (++this.depth > MAX_DEPTH) throw new MsgpackError(`msgpack lists and maps nested more than ${MAX_DEPTH} deep at byte ${this.offset - 1}`);
+    if (n > this.buf.length - this.offset) throw new MsgpackError(`msgpack value truncated at byte ${this.offset}: ${n} values do not fit in the ${this.buf.length - this.offset} bytes left`);
+  }
+
   private array(n: number): MsgValue {
+    this.enter(n);
+    const v = this.items(n);
+    this.depth--;
+    return v;
+  }
+
+  private items(n: number): MsgValue {
     if (n > 0 && this.peekExt()) {
       const flagsExt = this.read() as MsgExt;
       const items: MsgValue[] = [];
@@ -155,6 +181,13 @@ export class Unpacker {
   }
 
   private map(n: number): MsgValue {
+    this.enter(2 * n);
+    const v = this.entries(n);
+    this.depth--;
+    return v;
+  }
+
+  private entries(n: number): MsgValue {
     const entries: Array<[MsgValue, MsgValue]> = [];
     let flags = 0;
     for (let i = 0; i < n; i++) {

@@ -60,10 +60,17 @@ export function decodeProtoHeader(buf: Buffer, offset = 0): { type: number; size
   return { type: buf[offset + 1]!, size };
 }
 
-/** Unwraps a type-4 body into the frame it carries. */
+/** Unwraps a type-4 body into the frame it carries; throws ProtocolError for a corrupt or oversized one. */
 export function decompressFrame(body: Buffer): Frame {
   if (body.length < 8) throw new ProtocolError('compressed frame shorter than its size prefix');
-  const inner = inflateSync(body.subarray(8));
+  let inner: Buffer;
+  try {
+    // No more than the largest frame: a small deflate stream can inflate to gigabytes.
+    inner = inflateSync(body.subarray(8), { maxOutputLength: PROTO_HEADER_SIZE + MAX_BODY_SIZE });
+  } catch (error) {
+    throw new ProtocolError(`compressed frame does not inflate to a frame: ${(error as Error).message}`, { cause: error });
+  }
+  if (inner.length < PROTO_HEADER_SIZE) throw new ProtocolError(`compressed frame holds ${inner.length} bytes, less than a proto header`);
   const header = decodeProtoHeader(inner, 0);
   if (inner.length !== PROTO_HEADER_SIZE + header.size) {
     throw new ProtocolError(`compressed frame holds ${inner.length} bytes, header says ${PROTO_HEADER_SIZE + header.size}`);
