@@ -282,22 +282,20 @@ export function fuzzIt<T>(parser: string, property: string, arb: fc.Arbitrary<T>
       return check(input);
     };
     try {
-      const async = check.constructor.name === 'AsyncFunction';
-      if (async) {
-        await fc.assert(
-          fc.asyncProperty(arb, async (input) => {
-            await run(input);
-          }),
-          { numRuns, seed },
-        );
-      } else {
-        fc.assert(
-          fc.property(arb, (input) => {
-            run(input);
-          }),
-          { numRuns, seed },
-        );
-      }
+      // Every property runs async and gives the event loop a turn every 50 ms: the inputs of a
+      // property (and the memory store's promises) would otherwise hold it for minutes, and
+      // the test runner's messages to its worker time out.
+      let turn = performance.now();
+      await fc.assert(
+        fc.asyncProperty(arb, async (input) => {
+          await run(input);
+          if (performance.now() - turn > 50) {
+            await new Promise((resolve) => setImmediate(resolve));
+            turn = performance.now();
+          }
+        }),
+        { numRuns, seed },
+      );
     } catch (error) {
       // -t takes a regular expression: the name's own characters escaped.
       const pattern = property.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
