@@ -156,7 +156,9 @@ const ZSTD: Codec = {
     decompressor() {
       const zstd = zlibZstd();
       if (!zstd) throw zstdUnavailable('failed', 'reading a zstd data file');
-      return zstd.createZstdDecompress({ chunkSize: CHUNK_BYTES });
+      // A window of at most 128 MiB (what level 22 needs), stated rather than left to libzstd's default: a
+      // frame that asks for more fails as damage instead of making the reader hold a bigger window.
+      return zstd.createZstdDecompress({ chunkSize: CHUNK_BYTES, params: { [zlib.constants.ZSTD_d_windowLogMax]: 27 } });
     },
     // ZSTD_compressBound (n + n/256, + up to 64 below 128 KiB), the frame header (at most
     // 18 bytes) and the block a flush ends (3-byte header), with room to spare.
