@@ -52,7 +52,8 @@ const MAX_HEADER_BYTES = 1024 * 1024;
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
 const SYNC_BYTES = 16;
-const HEADER_TYPE = avro.Type.forSchema({
+/** The object container file header (Avro spec), shared with the export's Avro writer. */
+export const HEADER_TYPE = avro.Type.forSchema({
   type: 'record',
   name: 'org.apache.avro.file.Header',
   fields: [

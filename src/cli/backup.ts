@@ -7,7 +7,7 @@ import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
 import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
-import { checkShard, finalizeShards } from '../jobs/shards.js';
+import { checkShard, finalizeShards, runShard } from '../jobs/shards.js';
 import {
   bool,
   clusterOptions,
@@ -270,7 +270,7 @@ export const backupCommand: CliCommand = {
     if (kek && !bool(values, 'encrypt') && opts.resume === undefined) throw new UsageError('a key was given without --encrypt: add --encrypt to encrypt the backup');
     if (kek) opts.encrypt = kek;
     const json = bool(values, 'json');
-    const summary = await withProgress(io, json, (hooks) => runBackup(opts, { signal, ...hooks, ...storeDeps(storeOptions) }));
+    const summary = await withProgress(io, json, (hooks) => (opts.shard ? runShard : runBackup)(opts, { signal, ...hooks, ...storeDeps(storeOptions) }));
     if (json) jsonLine(io.stdout, 'summary', summary);
     else printBackupSummary(io, summary);
     return ExitCode.OK;

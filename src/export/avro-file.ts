@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { deflateRaw, zstdCompress } from 'node:zlib';
 import avro from 'avsc';
 import { avroTypeUnwrapped } from '../avro/avro-type.js';
+import { HEADER_TYPE } from '../avro/container.js';
 import { Upload } from './upload.js';
 import type { ExportFileWriter, ExportFormat, FileOpenOptions } from './format.js';
 import type { Column, RowBuffer } from './table.js';
@@ -22,16 +23,6 @@ import { listElement, mapParts, type Cell, type ScalarCell, type ScalarKind } fr
 
 /** Uncompressed bytes of an Avro block. */
 const BLOCK_BYTES = 512 * 1024;
-
-const HEADER_TYPE = avro.Type.forSchema({
-  type: 'record',
-  name: 'org.apache.avro.file.Header',
-  fields: [
-    { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
-    { name: 'meta', type: { type: 'map', values: 'bytes' } },
-    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: 16 } },
-  ],
-});
 
 type Codec = (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => void;
 const CODECS: Record<string, Codec> = {

@@ -1,7 +1,8 @@
 /**
  * What the export sink needs of a file format: open a file for a set's columns, write
  * buffered rows to it (a Parquet row group, Avro blocks), finish it. parquet-file.ts and
- * avro-file.ts implement it; each is loaded only when an export uses it.
+ * avro-file.ts implement it; each is loaded only when an export uses it (loadFormat in
+ * jobs/export.ts, so that this module imports neither).
  */
 import type { ObjectStore } from '../storage/types.js';
 import type { Column, RowBuffer, SetTable } from './table.js';
@@ -44,12 +45,6 @@ export interface ExportFormat {
   open(opts: FileOpenOptions): ExportFileWriter;
   /** A description of a file's schema for the export manifest. */
   describe(columns: readonly Column[]): unknown;
-}
-
-/** Loads a format's writer (and its library) on first use. */
-export async function loadFormat(name: ExportFormatName): Promise<ExportFormat> {
-  if (name === 'parquet') return (await import('./parquet-file.js')).PARQUET;
-  return (await import('./avro-file.js')).AVRO;
 }
 
 /** The `aerospike.bins` map of a file: column name → bin name, for every column holding a bin. */

@@ -88,7 +88,8 @@ export function checkCompressOptions(compress: Compression, level: number | unde
 }
 
 export async function runBackup(opts: BackupOptions, deps: BackupDeps = {}): Promise<BackupSummary> {
-  if (opts.shard) return (await import('./shards.js')).runShard(opts, deps);
+  // A shard of a sharded run is runShard's (shards.ts), which calls this for its attempt.
+  if (opts.shard) throw new RangeError('runBackup was given a shard: run it with runShard');
   const now = deps.now ?? (() => new Date());
   const started = now();
   deps.signal?.throwIfAborted();

@@ -22,7 +22,7 @@ import { ScanReader } from '../aerospike/scan-reader.js';
 import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
 import { metadataFilter } from '../aerospike/wire/exp.js';
 import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
-import { EXPORT_CODECS, loadFormat, type ExportCodec, type ExportFormatName } from '../export/format.js';
+import { EXPORT_CODECS, type ExportCodec, type ExportFormat, type ExportFormatName } from '../export/format.js';
 import { MANIFEST_NAME, SUCCESS_NAME, markerPrefix } from '../export/layout.js';
 import { ExportSink, ExportTables, type ExportFileEntry } from '../export/sink.js';
 import { openStore } from '../storage/index.js';
@@ -130,6 +130,12 @@ export class ExportDestinationError extends AerobakError {
         : `${location} already holds snapshot ${snapshot} (${example}); it was exported before`,
     );
   }
+}
+
+/** Loads a format's writer (and its library) on first use. */
+async function loadFormat(name: ExportFormatName): Promise<ExportFormat> {
+  if (name === 'parquet') return (await import('../export/parquet-file.js')).PARQUET;
+  return (await import('../export/avro-file.js')).AVRO;
 }
 
 function checkOptions(opts: ExportOptions): ExportCodec {
