@@ -3,7 +3,6 @@ import { ExitCode, UsageError } from '../errors.js';
 import { BACKUPS_DIRECTORY, DEFAULT_PARALLEL, checkCompressOptions, runBackup, type BackupOptions, type BackupSummary } from '../jobs/backup.js';
 import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../jobs/compression.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
-import { parsePartitions } from '../jobs/plan.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
 import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
@@ -12,7 +11,6 @@ import {
   bool,
   clusterOptions,
   connectionOptions,
-  date,
   integer,
   list,
   oneOf,
@@ -20,6 +18,7 @@ import {
   parseCommandLine,
   renderHelp,
   required,
+  scanSelection,
   size,
   str,
   type OptionSpec,
@@ -152,22 +151,9 @@ export function backupOptionsFrom(values: ParsedValues): BackupOptions {
     parallel: integer(values, 'parallel', { min: 1, max: 256 }) ?? DEFAULT_PARALLEL,
     compress: oneOf(values, 'compress', COMPRESSIONS) ?? DEFAULT_COMPRESSION,
   };
-  const sets = list(values, 'set');
-  const bins = list(values, 'bins');
-  if (sets.length > 0) opts.sets = sets;
-  if (bins.length > 0) opts.bins = bins;
+  Object.assign(opts, scanSelection(values));
   const to = str(values, 'to');
   if (to !== undefined) opts.to = to;
-  const partitions = str(values, 'partitions');
-  if (partitions !== undefined) opts.partitions = parsePartitions(partitions);
-  const after = date(values, 'modified-after');
-  const before = date(values, 'modified-before');
-  if (after) opts.modifiedAfter = after;
-  if (before) opts.modifiedBefore = before;
-  if (after && before && after >= before) {
-    throw new UsageError(`--modified-after ${after.toISOString()} is not before --modified-before ${before.toISOString()}: no record could match`);
-  }
-  if (bool(values, 'no-ttl-only')) opts.noTtlOnly = true;
   const repo = str(values, 'repo');
   if (repo !== undefined) opts.repo = repo;
   const from = str(values, 'incremental-from');

@@ -2,13 +2,12 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { DEFAULT_PARALLEL } from '../jobs/backup-plan.js';
 import { runExport, type ExportOptions, type ExportSummary } from '../jobs/export.js';
-import { parsePartitions } from '../jobs/plan.js';
 import { EXPORT_CODECS, EXPORT_FORMATS, type ExportCodec } from '../export/format.js';
 import { DEFAULT_EXPORT_FILE_BYTES, DEFAULT_ROW_GROUP_BYTES } from '../export/sink.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
 import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
-import { bool, clusterOptions, connectionOptions, date, integer, list, oneOf, outputOptions, parseCommandLine, renderHelp, str, size, type OptionSpec, type ParsedValues } from './options.js';
+import { bool, clusterOptions, connectionOptions, date, integer, oneOf, outputOptions, parseCommandLine, renderHelp, scanSelection, str, size, type OptionSpec, type ParsedValues } from './options.js';
 import { formatBytes, formatCount, formatDuration, jsonLine, withProgress, type Io } from './output.js';
 
 const sourceOptions: readonly OptionSpec[] = [
@@ -67,18 +66,7 @@ export function exportOptionsFrom(values: ParsedValues): ExportOptions {
   }
   const opts: ExportOptions = { source, to, format, parallel: integer(values, 'parallel', { min: 1, max: 256 }) ?? DEFAULT_PARALLEL };
   if (codec !== undefined) opts.codec = codec as ExportCodec;
-  const sets = list(values, 'set');
-  const bins = list(values, 'bins');
-  if (sets.length > 0) opts.sets = sets;
-  if (bins.length > 0) opts.bins = bins;
-  const partitions = str(values, 'partitions');
-  if (partitions !== undefined) opts.partitions = parsePartitions(partitions);
-  const after = date(values, 'modified-after');
-  const before = date(values, 'modified-before');
-  if (after) opts.modifiedAfter = after;
-  if (before) opts.modifiedBefore = before;
-  if (after && before && after >= before) throw new UsageError(`--modified-after ${after.toISOString()} is not before --modified-before ${before.toISOString()}: no record could match`);
-  if (bool(values, 'no-ttl-only')) opts.noTtlOnly = true;
+  Object.assign(opts, scanSelection(values));
   if (bool(values, 'snapshot')) opts.snapshot = true;
   const fileSize = size(values, 'file-size');
   if (fileSize !== undefined) opts.fileBytes = fileSize;

@@ -10,6 +10,7 @@ import { AUTH_MODES, type AuthMode } from '../aerospike/auth.js';
 import { parseHost, type ClusterOptions } from '../aerospike/cluster.js';
 import { loadTlsOptions } from '../aerospike/tls.js';
 import { InterruptedError, UsageError } from '../errors.js';
+import { parsePartitions, type PartitionRange } from '../jobs/plan.js';
 
 export interface OptionSpec {
   /** Long name, without the dashes. */
@@ -408,4 +409,34 @@ export function renderHelp(help: CommandHelp): string {
     lines.push(`  ${String(code).padStart(3)}  ${first}`, ...rest.map((t) => `       ${t}`));
   }
   return lines.join('\n') + '\n';
+}
+
+/** What a scan selects, as backup and export take it: sets, bins, partitions, update times, TTL. */
+export interface ScanSelection {
+  sets?: string[];
+  bins?: string[];
+  partitions?: PartitionRange[];
+  modifiedAfter?: Date;
+  modifiedBefore?: Date;
+  noTtlOnly?: boolean;
+}
+
+/** The scan selection options (-s, -B, --partitions, -a, -b, --no-ttl-only); UsageError for a time window no record could match. */
+export function scanSelection(values: ParsedValues): ScanSelection {
+  const out: ScanSelection = {};
+  const sets = list(values, 'set');
+  const bins = list(values, 'bins');
+  if (sets.length > 0) out.sets = sets;
+  if (bins.length > 0) out.bins = bins;
+  const partitions = str(values, 'partitions');
+  if (partitions !== undefined) out.partitions = parsePartitions(partitions);
+  const after = date(values, 'modified-after');
+  const before = date(values, 'modified-before');
+  if (after) out.modifiedAfter = after;
+  if (before) out.modifiedBefore = before;
+  if (after && before && after >= before) {
+    throw new UsageError(`--modified-after ${after.toISOString()} is not before --modified-before ${before.toISOString()}: no record could match`);
+  }
+  if (bool(values, 'no-ttl-only')) out.noTtlOnly = true;
+  return out;
 }
