@@ -15,7 +15,12 @@
  */
 import type { NodeSession } from './auth.js';
 import { Connection, formatAddress, type ConnectOptions, type Endpoint } from './connection.js';
-import { ClusterError } from './errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClusterError, ConnectionError } from './errors.js';
+
+/** Tries of an info request lost to a closed or reset connection (see Node.info). */
+const INFO_ATTEMPTS = 3;
+const INFO_RETRY_PAUSE_MS = 100;
 
 export interface NodeOptions extends ConnectOptions {
   infoTimeoutMs: number;
@@ -91,7 +96,24 @@ export class Node {
   }
 
   /** Runs info commands on a pooled connection. */
+  /**
+   * Info commands are reads, so one lost to a connection that closed or reset (a pooled
+   * connection the server dropped as idle, a node restarting, a network blip) is sent
+   * again on a new connection, twice at most, after a short pause. A timeout is not
+   * retried here: the node was given its whole info timeout already.
+   */
   async info(commands: readonly string[]): Promise<Map<string, string>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.infoOnce(commands);
+      } catch (err) {
+        if (!(err instanceof ConnectionError) || err.isTimeout || err.code === 'TLS' || attempt >= INFO_ATTEMPTS || this.closed) throw err;
+        await sleep(INFO_RETRY_PAUSE_MS * attempt);
+      }
+    }
+  }
+
+  private async infoOnce(commands: readonly string[]): Promise<Map<string, string>> {
     const conn = await this.acquire();
     try {
       const reply = await conn.info(commands, this.opts.infoTimeoutMs);

@@ -19,7 +19,19 @@ export interface GcsTestServer {
   stop(): Promise<void>;
 }
 
-export async function startGcsServer(): Promise<GcsTestServer> {
+export interface GcsServerOptions {
+  /**
+   * The URL the server gives clients in a resumable upload's Location header
+   * (default its own): a proxy's, for tests that put one in front of it, or
+   * the upload's chunks would bypass the proxy.
+   */
+  externalUrl?: string;
+  /** Listen on this port (default: a free one). */
+  port?: number;
+  quiet?: boolean;
+}
+
+export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsTestServer> {
   const external = process.env.AEROBAK_TEST_GCS_ENDPOINT;
   if (external !== undefined) {
     console.info(`storage tests: GCS server at ${external}`);
@@ -31,12 +43,14 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       '-scheme', 'http',
       '-host', '127.0.0.1',
       '-port', String(port),
-      '-external-url', `http://127.0.0.1:${port}`,
+      '-external-url', opts.externalUrl ?? `http://127.0.0.1:${port}`,
       '-backend', 'filesystem',
       '-filesystem-root', data,
       '-log-level', 'error',
     ],
     readyUrl: (port) => `http://127.0.0.1:${port}/storage/v1/b`,
+    port: opts.port,
+    quiet: opts.quiet,
   });
   return gcsTestServer(`http://127.0.0.1:${server.port}`, server.stop);
 }

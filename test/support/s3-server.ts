@@ -27,7 +27,7 @@ export interface S3TestServer {
   stop(): Promise<void>;
 }
 
-export async function startS3Server(): Promise<S3TestServer> {
+export async function startS3Server(opts: { quiet?: boolean } = {}): Promise<S3TestServer> {
   const external = process.env.AEROBAK_TEST_S3_ENDPOINT;
   if (external !== undefined) {
     console.info(`storage tests: S3 server at ${external}`);
@@ -43,6 +43,7 @@ export async function startS3Server(): Promise<S3TestServer> {
       MINIO_UPDATE: 'off',
     },
     readyUrl: (port) => `http://127.0.0.1:${port}/minio/health/live`,
+    quiet: opts.quiet,
   });
   const options: S3Options = {
     endpoint: `http://127.0.0.1:${server.port}`,

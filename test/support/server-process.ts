@@ -37,11 +37,15 @@ export interface ServerSpec {
   env?: Record<string, string>;
   /** A URL that answers 200 once the server is ready. */
   readyUrl(port: number): string;
+  /** Do not log the server's start (chaos runs start many). */
+  quiet?: boolean;
+  /** Listen on this port instead of a free one. */
+  port?: number;
 }
 
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
   const version = await install(spec.name);
-  const port = await freePort();
+  const port = spec.port ?? (await freePort());
   const dataDirectory = await mkdtemp(join(tmpdir(), `aerobak-${spec.name}-`));
   const child = spawn(join(BIN, spec.name), spec.args(port, dataDirectory), {
     env: { ...process.env, ...spec.env },
@@ -69,7 +73,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
     await stop();
     throw new Error(`${spec.name} (${version}) did not start: ${(error as Error).message}\n${output}`);
   }
-  console.info(`storage tests: ${spec.name} ${version} on 127.0.0.1:${port}`);
+  if (!spec.quiet) console.info(`storage tests: ${spec.name} ${version} on 127.0.0.1:${port}`);
   return { version, port, stop };
 }
 
@@ -88,7 +92,7 @@ async function install(name: string): Promise<string> {
 }
 
 /** A TCP port that was free a moment ago (the server binds it right after). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -16,6 +16,11 @@ export function gcsError(error: unknown, bucket: string, subject: string, action
   const status = (error as { code?: unknown } | undefined)?.code;
   const message = messageOf(error);
   const options = { cause: error };
+  if (status === 404 && action === 'write') {
+    // A resumable upload whose session the server no longer knows (it expired, or the
+    // server dropped it after a broken chunk): the object was never written.
+    return new StorageError('IO', `cannot write ${subject}: the server lost its resumable upload session (404: ${message})`, options);
+  }
   if (status === 404) {
     return /bucket/i.test(message) && !/object/i.test(message)
       ? new StorageError('NO_BUCKET', `bucket ${bucket} does not exist`, options)

@@ -99,8 +99,11 @@ export async function handleBatch(conn: Connection, msg: Message): Promise<void>
     const access = accessResult(node.server.security, conn, header.info2 & Info2.WRITE ? 'write' : 'read');
     try {
       const req = recordRequest(node, header, header.fields, parentFilter, digest);
+      const injected = access === ResultCode.OK && header.info2 & Info2.WRITE ? node.server.takeWriteFault() : undefined;
       reply = access !== ResultCode.OK
         ? { resultCode: access, generation: 0, voidTime: 0, ops: [] }
+        : injected !== undefined
+        ? { resultCode: injected, generation: 0, voidTime: 0, ops: [] }
         : (await node.server.reservePartition(node, partitionId(digest)))
         ? executeRecord(req, node.server.clock)
         : { resultCode: ResultCode.PARTITION_UNAVAILABLE, generation: 0, voidTime: 0, ops: [] };

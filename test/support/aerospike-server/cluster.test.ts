@@ -282,3 +282,39 @@ describe('scan backpressure and throughput', () => {
     }
   });
 });
+
+describe('chaos controls', () => {
+  it('announces the configured addresses (a proxy in front of each node) in service and peers lists', async () => {
+    const server = await startTestServer({ nodes: 2, announce: ['127.0.0.1:41000', '127.0.0.1:41001'] });
+    const wire = await WireClient.connect(server.nodes[0]!.host, server.nodes[0]!.port);
+    try {
+      const info = await wire.info(['service-clear-std', 'peers-clear-std', 'services']);
+      expect(info.get('service-clear-std')).toBe('127.0.0.1:41000');
+      expect(info.get('peers-clear-std')).toBe(`0,3000,[[${server.nodes[1]!.name},,[127.0.0.1:41001]]]`);
+      expect(info.get('services')).toBe('127.0.0.1:41001');
+    } finally {
+      wire.close();
+      await server.stop();
+    }
+  });
+
+  it('answers the next N writes with an injected result code, then writes again', async () => {
+    const server = await startTestServer({ nodes: 1 });
+    const client = await connectClient(asCluster(server));
+    try {
+      await server.failWrites({ code: 22, count: 2 });
+      const key = new Aerospike.Key('test', 'faults', 'k');
+      for (let i = 0; i < 2; i++) await expect(client.put(key, { a: 1 })).rejects.toMatchObject({ code: 22 });
+      await client.put(key, { a: 2 });
+      expect((await client.get(key)).bins).toEqual({ a: 2 });
+      expect(await server.injectedWriteFaults()).toBe(2);
+      await server.failWrites({ code: 14, count: 5 });
+      await server.clearWriteFaults();
+      await client.put(key, { a: 3 });
+      expect(await server.injectedWriteFaults()).toBe(2);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+});

@@ -24,6 +24,8 @@ export interface ServerSettings {
   tls: TestTlsOptions | undefined;
   /** The -std peers and service lists announce unreachable addresses, the -alt ones the real ones. */
   natAddresses: boolean;
+  /** What each node announces instead of its own address (index.ts TestServerOptions.announce). */
+  announce: readonly string[];
 }
 
 /** Synchronous data access, for code running in the server's own thread. */
@@ -48,6 +50,7 @@ interface ResolvedOptions {
   security: TestServerOptions['security'];
   tls: TestTlsOptions | undefined;
   natAddresses: boolean;
+  announce: string[];
 }
 
 /** Defaults for every option left out or undefined; throws RangeError on nonsense. */
@@ -64,6 +67,7 @@ function resolveOptions(o: TestServerOptions): ResolvedOptions {
     security: o.security,
     tls: o.tls,
     natAddresses: o.natAddresses ?? false,
+    announce: o.announce ?? [],
   };
   const positive = (name: string, v: number) => {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
@@ -90,9 +94,12 @@ export class TestServer {
   /** Owner node index per partition. */
   private readonly owners = new Int32Array(PARTITION_COUNT);
   private readonly unavailable = new Uint8Array(PARTITION_COUNT);
+  private readonly writeFaults: { code: number; count: number }[] = [];
+  /** Writes answered with an injected fault so far. */
+  injectedWriteFaults = 0;
 
   private constructor(opts: ResolvedOptions) {
-    this.settings = { clusterName: opts.clusterName, frameBytes: opts.frameBytes, tls: opts.tls, natAddresses: opts.natAddresses };
+    this.settings = { clusterName: opts.clusterName, frameBytes: opts.frameBytes, tls: opts.tls, natAddresses: opts.natAddresses, announce: opts.announce };
     this.security = opts.security ? new Security(opts.security, this.clock) : undefined;
     for (const name of opts.namespaces) {
       this.namespaceMap.set(name, new Namespace(name, { defaultTtl: opts.defaultTtl, maxRecordSize: opts.recordSizeLimit }, this.clock));
@@ -134,6 +141,28 @@ export class TestServer {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.kill()));
+  }
+
+  // ------------------------------------------------------------------ write faults
+
+  /** Queues a fault for the next `count` record writes (see index.ts WriteFault). */
+  failWrites(code: number, count: number): void {
+    if (!Number.isInteger(code) || code <= 0 || code > 255) throw new RangeError(`failWrites: bad result code ${code}`);
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`failWrites: bad count ${count}`);
+    this.writeFaults.push({ code, count });
+  }
+
+  clearWriteFaults(): void {
+    this.writeFaults.length = 0;
+  }
+
+  /** The result code a write about to run must answer instead, if a fault is queued (consumes it). */
+  takeWriteFault(): number | undefined {
+    const fault = this.writeFaults[0];
+    if (!fault) return undefined;
+    if (--fault.count === 0) this.writeFaults.shift();
+    this.injectedWriteFaults++;
+    return fault.code;
   }
 
   // ------------------------------------------------------------------ partitions

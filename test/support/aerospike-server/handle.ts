@@ -10,7 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RawRecord } from '../../../src/aerospike/types.js';
 import { rewrapRecord } from './transfer.js';
-import type { DataAccess, NodeStatus, TestNodeHandle, TestServerHandle, TestServerOptions } from './index.js';
+import type { DataAccess, NodeStatus, TestNodeHandle, TestServerHandle, TestServerOptions, WriteFault } from './index.js';
 import type { SecurityStats } from './security.js';
 
 export interface RpcRequest {
@@ -140,6 +140,18 @@ export class WorkerServer implements TestServerHandle {
 
   isAvailable(pid: number): Promise<boolean> {
     return this.call('isAvailable', pid);
+  }
+
+  failWrites(fault: WriteFault): Promise<void> {
+    return this.call('failWrites', fault);
+  }
+
+  clearWriteFaults(): Promise<void> {
+    return this.call('clearWriteFaults');
+  }
+
+  injectedWriteFaults(): Promise<number> {
+    return this.call('injectedWriteFaults');
   }
 
   async stop(): Promise<void> {

@@ -77,6 +77,19 @@ export interface TestServerOptions {
    * nodes listen on in the `-alt` lists (what clients reach with --services-alternate).
    */
   natAddresses?: boolean;
+  /**
+   * The address each node announces (`service*`, `peers-*`, `services`) instead of its
+   * own, by node index, as a node configured with `access-address` does: a proxy's, so
+   * that clients discovering the cluster keep going through the proxy (chaos tests put
+   * a Toxiproxy in front of every node).
+   */
+  announce?: string[];
+}
+
+/** Write faults: the next `count` record writes (single or batch rows, on any node) answer `code` without writing. */
+export interface WriteFault {
+  code: number;
+  count: number;
 }
 
 /** Direct access to the stored records, for seeding and assertions (no network). */
@@ -160,6 +173,11 @@ export interface TestServerHandle {
   /** Unavailable partitions answer 11 to single-record and batch requests and partition-done 11 to scans. */
   setPartitionsAvailable(pids: Iterable<number>, available: boolean): Promise<void>;
   isAvailable(pid: number): Promise<boolean>;
+  /** Queues write faults (see WriteFault); `clearWriteFaults` drops the ones not yet used. */
+  failWrites(fault: WriteFault): Promise<void>;
+  clearWriteFaults(): Promise<void>;
+  /** Writes answered with an injected fault so far. */
+  injectedWriteFaults(): Promise<number>;
   /** Closes every node and ends the server thread. */
   stop(): Promise<void>;
 }

@@ -120,11 +120,11 @@ const HANDLERS: Record<string, Handler> = {
   'service-clear-alt': ({ node }) => service(node, false, true),
   'service-tls-std': ({ node }) => service(node, true, false),
   'service-tls-alt': ({ node }) => service(node, true, true),
-  service: ({ node }) => node.address,
+  service: ({ node }) => announced(node),
   services: ({ node }) =>
     node.server
       .peersOf(node)
-      .map((p) => p.address)
+      .map((p) => announced(p))
       .join(';'),
 
   replicas: ({ node }) => replicas(node, true),
@@ -268,7 +268,13 @@ function reachableAt(node: TestNode, tls: boolean, alternate: boolean): string |
   const settings = node.server.settings;
   if (tls !== (settings.tls !== undefined)) return undefined;
   if (settings.natAddresses && !alternate) return '127.0.0.1:1';
-  return node.port === DEFAULT_PORT ? node.host : node.address;
+  const at = announced(node);
+  return at.endsWith(`:${DEFAULT_PORT}`) ? at.slice(0, -`:${DEFAULT_PORT}`.length) : at;
+}
+
+/** The address `node` gives out for itself: the configured announce address, else where it listens. */
+function announced(node: TestNode): string {
+  return node.server.settings.announce[node.index] ?? node.address;
 }
 
 /**

@@ -58,6 +58,8 @@ async function handleSingle(node: TestNode, msg: Message): Promise<RecordReply> 
     if (!(await node.server.reservePartition(node, partitionId(req.digest)))) {
       return failure(ResultCode.PARTITION_UNAVAILABLE);
     }
+    const injected = req.info2 & Info2.WRITE ? node.server.takeWriteFault() : undefined;
+    if (injected !== undefined) return failure(injected);
     return executeRecord(req, node.server.clock);
   } catch (err) {
     if (err instanceof ResultError) return failure(err.resultCode);

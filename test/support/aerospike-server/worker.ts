@@ -74,6 +74,14 @@ async function call(server: TestServer, { method, args }: RpcRequest): Promise<u
       return server.setPartitionsAvailable(args[0] as number[], args[1] as boolean);
     case 'isAvailable':
       return server.isAvailable(args[0] as number);
+    case 'failWrites': {
+      const fault = args[0] as { code: number; count: number };
+      return server.failWrites(fault.code, fault.count);
+    }
+    case 'clearWriteFaults':
+      return server.clearWriteFaults();
+    case 'injectedWriteFaults':
+      return server.injectedWriteFaults;
     case 'clock.advance':
       return server.clock.advance(args[0] as number);
     case 'clock.nowMs':
