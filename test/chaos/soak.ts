@@ -32,7 +32,6 @@ import { BatchWriter } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
 import { ScanReader } from '../../src/aerospike/scan-reader.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
-import { createHash } from 'node:crypto';
 import { isObjectGet, isObjectPut, isPartUpload, startHttpFaultProxy } from '../support/http-fault-proxy.js';
 import { startS3Server } from '../support/s3-server.js';
 import { freePort } from '../support/server-process.js';
@@ -102,17 +101,31 @@ async function writeRecords(cluster: Cluster, records: RawRecord[]): Promise<voi
   if (refused.length) throw new Error(`soak: the cluster refused ${refused.length} records`);
 }
 
-/** Count and an order-independent digest of a set's records, through the wire-level scan. */
-async function fingerprint(cluster: Cluster, namespace: string, set: string): Promise<{ count: number; hash: string }> {
-  let count = 0;
-  const xor = Buffer.alloc(32);
+/** Every record of a set, by digest: its shape (set, key, bins) and void time, through the wire-level scan. */
+async function snapshot(cluster: Cluster, namespace: string, set: string): Promise<Map<string, { shape: string; voidTime: number }>> {
+  const out = new Map<string, { shape: string; voidTime: number }>();
   for await (const r of new ScanReader(cluster, { namespace, sets: [set] })) {
     const rec = r as RawRecord;
-    count++;
-    const h = createHash('sha256').update(rec.digest).update(shapeOf(rec)).update(String(rec.voidTime)).digest();
-    for (let i = 0; i < 32; i++) xor[i]! ^= h[i]!;
+    out.set(rec.digest.toString('hex'), { shape: shapeOf(rec), voidTime: rec.voidTime });
   }
-  return { count, hash: xor.toString('hex') };
+  return out;
+}
+
+/** What differs between the source and a restored copy (a restored TTL may land a second later, as on a real server). */
+function differences(source: Map<string, { shape: string; voidTime: number }>, restored: Map<string, { shape: string; voidTime: number }>): string[] {
+  const out: string[] = [];
+  let missing = 0;
+  let changed = 0;
+  for (const [digest, s] of source) {
+    const r = restored.get(digest);
+    if (!r) missing++;
+    else if (r.shape !== s.shape || !(r.voidTime === s.voidTime || (s.voidTime !== 0 && r.voidTime === s.voidTime + 1))) changed++;
+  }
+  const extra = [...restored.keys()].filter((d) => !source.has(d)).length;
+  if (missing) out.push(`${missing} records missing`);
+  if (changed) out.push(`${changed} records changed`);
+  if (extra) out.push(`${extra} records that are not in the source`);
+  return out;
 }
 
 function mean(xs: number[]): number {
@@ -129,6 +142,7 @@ function judge(samples: Sample[], warmupS: number): { ok: boolean; lines: string
   let ok = steady.length >= 8;
   if (!ok) lines.push(`too few samples after the warm-up (${steady.length}): run longer`);
   const check = (name: keyof Sample, bytes: boolean) => {
+    if (!first.length) return;
     const a = mean(first.map((s) => s[name]));
     const b = mean(last.map((s) => s[name]));
     const max = Math.max(...steady.map((s) => s[name]));
@@ -162,7 +176,8 @@ const cluster = await Cluster.connect({ hosts });
 const rng = new Rng(20261202);
 const records = cycleRecords(rng, 'test', 'soak', recordsPerCycle);
 await writeRecords(cluster, records);
-const source = await fingerprint(cluster, 'test', 'soak');
+const sourceRecords = await snapshot(cluster, 'test', 'soak');
+const source = { count: sourceRecords.size };
 console.log(`soak: ${minutes} min, ${source.count} records per cycle, cluster ${hosts}, report ${out}`);
 
 const samples: Sample[] = [];
@@ -206,8 +221,8 @@ try {
     await toxi.reset();
     http.clear();
     if (n % 10 === 0) {
-      const restored = await fingerprint(cluster, 'bar', 'soak');
-      if (restored.count !== source.count || restored.hash !== source.hash) failures.push(`cycle ${n}: the restored set differs (${restored.count} records, fingerprint ${restored.hash.slice(0, 12)}; source ${source.count}, ${source.hash.slice(0, 12)})`);
+      const diff = differences(sourceRecords, await snapshot(cluster, 'bar', 'soak'));
+      if (diff.length) failures.push(`cycle ${n}: the restored set differs from the source: ${diff.join(', ')}`);
     }
     if (!s3) await rm(location, { recursive: true, force: true });
   }
