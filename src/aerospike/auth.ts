@@ -22,8 +22,12 @@
  * that already is such a hash (60 characters starting "$2a$") is sent as given, as
  * as_password_get_constant_hash() does. Passwords are kept in private fields only: they
  * never reach a message, a log line, JSON or util.inspect.
+ *
+ * bcryptjs is loaded the first time a password is hashed (a synchronous require of its
+ * CommonJS build), not when this module is: most runs log in to no cluster, and every
+ * command that talks to one imports this module (CLI start-up, docs/performance.md).
  */
-import bcrypt from 'bcryptjs';
+import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
 import { UsageError } from '../errors.js';
 import type { Connection } from './connection.js';
@@ -37,10 +41,21 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 /** The salt of every Aerospike client (aerospike-common as_password.c, BCRYPT_SALT). */
 export const AEROSPIKE_BCRYPT_SALT = '$2a$10$7EqJtq98hPqEX7fNZaFWoO';
 
+interface Bcrypt {
+  hashSync(password: string, salt: string): string;
+}
+let bcrypt: Bcrypt | undefined;
+
+/** bcryptjs, loaded on first use (its `require` export is the UMD build, same code). */
+function loadBcrypt(): Bcrypt {
+  bcrypt ??= createRequire(import.meta.url)('bcryptjs') as Bcrypt;
+  return bcrypt;
+}
+
 /** The credential LOGIN sends: bcrypt of the password with Aerospike's fixed salt; a hash already is one. */
 export function hashPassword(password: string): string {
   if (password.length === 60 && password.startsWith('$2a$')) return password;
-  return bcrypt.hashSync(password, AEROSPIKE_BCRYPT_SALT);
+  return loadBcrypt().hashSync(password, AEROSPIKE_BCRYPT_SALT);
 }
 
 /** Who logs in, and how. Build once per cluster: the hash costs ~0.1 s of CPU. */

@@ -7,19 +7,31 @@
 import pkg from '../../package.json' with { type: 'json' };
 import { AerobakError, ExitCode, exitCodeOf } from '../errors.js';
 import { StorageError, isAbortError } from '../storage/errors.js';
-import { backupCommand } from './backup.js';
 import type { CliCommand, CliContext } from './command.js';
-import { exportCommand } from './export.js';
-import { pruneCommand } from './prune.js';
-import { rekeyCommand } from './rekey.js';
-import { serveCommand } from './serve.js';
-import { listCommand } from './list.js';
-import { renderHelp } from './options.js';
 import { jsonLine } from './output.js';
-import { restoreCommand } from './restore.js';
-import { verifyCommand } from './verify.js';
 
-export const commands: readonly CliCommand[] = [backupCommand, restoreCommand, verifyCommand, listCommand, exportCommand, pruneCommand, rekeyCommand, serveCommand];
+/**
+ * The commands, each loaded when it runs (a dynamic import()): `aerobak --help` loads none
+ * of them, and `aerobak backup` loads the backup command and what it needs, not the
+ * export's Parquet writer, the service's scheduler or the restore job. Keep the
+ * summaries equal to the commands' own (test/cli/startup.test.ts checks it).
+ */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<CliCommand>;
+}
+
+export const commands: readonly CommandEntry[] = [
+  { name: 'backup', summary: 'back up a namespace to a directory, S3 or GCS', load: async () => (await import('./backup.js')).backupCommand },
+  { name: 'restore', summary: 'restore a backup into a cluster, optionally into another namespace', load: async () => (await import('./restore.js')).restoreCommand },
+  { name: 'verify', summary: 'check a backup: every file, size, SHA-256 and record count (no cluster needed)', load: async () => (await import('./verify.js')).verifyCommand },
+  { name: 'list', summary: 'list the backups under a location or repository (time, kind, records, size, complete or not, chains)', load: async () => (await import('./list.js')).listCommand },
+  { name: 'export', summary: 'export a namespace (from the cluster or a backup) as Parquet or Avro tables', load: async () => (await import('./export.js')).exportCommand },
+  { name: 'prune', summary: 'delete the backups of a repository that a retention policy does not keep', load: async () => (await import('./prune.js')).pruneCommand },
+  { name: 'rekey', summary: 'rotate the key of encrypted backups (the data files are not touched)', load: async () => (await import('./rekey.js')).rekeyCommand },
+  { name: 'serve', summary: 'run the backup service: schedules, retention, REST API, Prometheus metrics', load: async () => (await import('./serve.js')).serveCommand },
+];
 
 export function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
@@ -49,20 +61,24 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   const { io } = ctx;
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === 'help') {
-    const sub = commands.find((c) => c.name === rest[0]);
-    io.stdout.write(sub ? renderHelp(sub.help) : topLevelHelp());
+    const entry = commands.find((c) => c.name === rest[0]);
+    if (entry) {
+      const [sub, { renderHelp }] = await Promise.all([entry.load(), import('./options.js')]);
+      io.stdout.write(renderHelp(sub.help));
+    } else io.stdout.write(topLevelHelp());
     return name === undefined ? ExitCode.USAGE : ExitCode.OK;
   }
   if (name === '--version') {
     io.stdout.write(`aerobak ${pkg.version}\n`);
     return ExitCode.OK;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.stderr.write(`aerobak: error: unknown command "${name}"; the commands are ${commands.map((c) => c.name).join(', ')} (see aerobak --help)\n`);
     return ExitCode.USAGE;
   }
   try {
+    const command = await entry.load();
     return await command.run(rest, ctx);
   } catch (err) {
     const debug = rest.includes('--debug') || io.env.AEROBAK_DEBUG === '1';
