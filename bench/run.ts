@@ -9,17 +9,23 @@
  *      the throttled backup and restore once, on a capped data set;
  *   4. prints the medians, the ratios, and writes everything to bench/results/<time>.json.
  *
+ * Also, when asked (default: always): the start-up of the installed bin, once, before the
+ * rounds (bench/cases/startup.ts); and the anchor cases in every round, Aerospike's C and
+ * Go backup tools next to aerobak as whole processes, when they are on this machine
+ * (bench/cases/anchor-common.ts); without them one line says they were skipped.
+ *
  * Exits non-zero only if a case failed: there are no timing assertions.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type CaseName } from './lib/config.js';
+import { ANCHOR_CASES, CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type CaseName } from './lib/config.js';
+import { findAnchorTools } from './cases/anchor-common.js';
 import { CaseFailed, runChild, stopChildren } from './lib/child.js';
 import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
 import { generateRecord, recordDataBytes } from './lib/generator.js';
 import { startServerProcess, type ServerProcess } from './lib/server.js';
-import { formatRatios, formatTable, median, ratios, summarize, type CaseSummary } from './lib/summary.js';
+import { formatAnchors, formatRatios, formatStartup, formatTable, median, ratios, summarize, type CaseSummary, type StartupFigures } from './lib/summary.js';
 import { PARTITION_COUNT } from '../src/aerospike/types.js';
 
 const config = readConfig();
@@ -28,7 +34,22 @@ const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 
 const workRoot = join(config.workDir, stamp);
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const FAST_CASES: CaseName[] = ['scan-ceiling', 'client-scan', 'backup-none', 'gzip-alone', 'backup-gzip', 'restore', 'backup-encrypted', 'backup-zstd', 'restore-zstd', 'export-parquet', 'export-from-backup', 'export-avro', 'write-ceiling'];
+const FAST_CASES: CaseName[] = [
+  'scan-ceiling',
+  'client-scan',
+  'backup-none',
+  'gzip-alone',
+  'backup-gzip',
+  'restore',
+  'backup-encrypted',
+  'backup-zstd',
+  'restore-zstd',
+  'export-parquet',
+  'export-from-backup',
+  'export-avro',
+  'write-ceiling',
+  ...ANCHOR_CASES,
+];
 const THROTTLED_CASES: CaseName[] = ['backup-throttled', 'restore-throttled'];
 
 const NOTES: Partial<Record<CaseName, string>> = {
@@ -47,7 +68,45 @@ const NOTES: Partial<Record<CaseName, string>> = {
   'write-ceiling': 'BatchWriter x parallel, records pre-generated in memory, mode replace; RSS includes them',
   'backup-throttled': 'runBackup gzip, store writes throttled; capped partition range',
   'restore-throttled': 'runRestore of the throttled backup, store reads throttled',
+  'anchor-aerobak-backup-none': 'node dist/cli/main.js backup -z none, whole process, best of AEROBAK_BENCH_ANCHOR_PARALLEL',
+  'anchor-aerobak-backup-zstd': 'node dist/cli/main.js backup -z zstd, whole process, best --parallel',
+  'anchor-aerobak-restore': 'node dist/cli/main.js restore --mode replace of anchor-aerobak-backup-none, whole process, best --parallel',
+  'anchor-c-backup-none': "Aerospike's C asbackup, no compression, whole process, best --parallel",
+  'anchor-c-backup-zstd': 'C asbackup -z zstd, whole process, best --parallel',
+  'anchor-c-restore': 'C asrestore -r of anchor-c-backup-none, whole process, best --parallel',
+  'anchor-go-backup-none': 'Go asbackup (aerospike-backup-cli), no compression, whole process, best --parallel',
+  'anchor-go-backup-zstd': 'Go asbackup -z ZSTD, whole process, best --parallel',
+  'anchor-go-restore': 'Go asrestore -r of anchor-go-backup-none, whole process, best --parallel',
 };
+
+/**
+ * The anchor cases this machine can run: a tool's backups when its asbackup is there, its
+ * restore when its asbackup and asrestore are, aerobak's when any of them can run; and one
+ * line about what was skipped (undefined when nothing was).
+ */
+function anchorPlan(): { runnable: Set<CaseName>; skipped: string | undefined; tools: ReturnType<typeof findAnchorTools> } {
+  const tools = findAnchorTools();
+  const runnable = new Set<CaseName>();
+  const missing: string[] = [];
+  for (const [tool, label, backupVar, restoreVar] of [
+    ['c', "Aerospike's C asbackup/asrestore", 'AEROBAK_BENCH_ASBACKUP', 'AEROBAK_BENCH_ASRESTORE'],
+    ['go', 'the Go asbackup/asrestore (aerospike-backup-cli)', 'AEROBAK_BENCH_ASBACKUP_GO', 'AEROBAK_BENCH_ASRESTORE_GO'],
+  ] as const) {
+    const t = tools[tool];
+    if (t.backup) {
+      runnable.add(`anchor-${tool}-backup-none`).add(`anchor-${tool}-backup-zstd`);
+      if (t.restore) runnable.add(`anchor-${tool}-restore`);
+      else missing.push(`${label}: no asrestore (${restoreVar})`);
+    } else missing.push(`${label} (${backupVar}, ${restoreVar}, or on PATH)`);
+  }
+  if (runnable.size > 0) {
+    runnable.add('anchor-aerobak-backup-none').add('anchor-aerobak-backup-zstd');
+    if ([...runnable].some((c) => c.endsWith('-restore'))) runnable.add('anchor-aerobak-restore');
+  }
+  const skipped =
+    missing.length === 0 ? undefined : runnable.size === 0 ? `anchor cases skipped: not found: ${missing.join('; ')}` : `some anchor cases skipped: not found: ${missing.join('; ')}`;
+  return { runnable, skipped, tools };
+}
 
 /** Mean bin name + value bytes per record, from the first 20,000 records of the data set. */
 function meanDataBytes(): number {
@@ -109,8 +168,21 @@ async function main(): Promise<void> {
   }
   if (server) extra.serverRssAfterLoadMB = await server.rssMB();
 
+  const anchors = anchorPlan();
+  const anchorAsked = ANCHOR_CASES.some((c) => config.cases.includes(c));
+  if (anchorAsked) {
+    extra.anchorTools = anchors.tools;
+    if (anchors.skipped) log(anchors.skipped);
+  }
+  const wanted = (c: CaseName) => config.cases.includes(c) && (!(ANCHOR_CASES as readonly string[]).includes(c) || anchors.runnable.has(c));
+
+  // Start-up of the installed bin, once (it repeats its own runs).
+  if (wanted('startup')) {
+    const r = await measure('startup', 1, { ...base, dir: join(workRoot, 'startup') }, { timeoutMs: 600_000 });
+    if (r) extra.startup = r.extra;
+  }
+
   // The fast cases, round after round.
-  const wanted = (c: CaseName) => config.cases.includes(c);
   for (let round = 1; round <= config.runs; round++) {
     const roundDir = join(workRoot, `round-${round}`);
     const outputs: Partial<Record<CaseName, string>> = {};
@@ -123,6 +195,14 @@ async function main(): Promise<void> {
           continue;
         }
         p.input = outputs['backup-none'];
+      }
+      if (c.startsWith('anchor-') && c.endsWith('-restore')) {
+        const from = c.replace(/-restore$/, '-backup-none') as AnchorCaseName;
+        if (!outputs[from]) {
+          note(c, round, `needs ${from} in the same round (not run or failed): skipped`);
+          continue;
+        }
+        p.input = outputs[from];
       }
       if (c === 'restore' || c === 'restore-zstd' || c === 'export-from-backup') {
         const from = c === 'restore' ? 'backup-gzip' : 'backup-zstd';
@@ -137,6 +217,8 @@ async function main(): Promise<void> {
         ...(c === 'write-ceiling' ? { nodeFlags: ['--max-old-space-size=16384'] } : {}),
       });
       if (r && (c === 'backup-none' || c === 'backup-gzip' || c === 'backup-zstd')) outputs[c] = p.dir;
+      // An anchor backup leaves its fastest run's directory under its own.
+      if (r && c.startsWith('anchor-') && c.endsWith('-backup-none') && typeof r.extra?.dir === 'string') outputs[c] = join(p.dir, r.extra.dir);
     }
     if (!config.keep) rmSync(roundDir, { recursive: true, force: true });
   }
@@ -200,7 +282,7 @@ async function main(): Promise<void> {
   const summaries: Partial<Record<CaseName, CaseSummary>> = {};
   for (const c of CASE_NAMES) {
     const rec = results[c];
-    if (!rec) continue;
+    if (!rec || c === 'startup') continue;
     rec.summary = summarize(rec.runs, rec.failures.length, dataBytes);
     if (rec.summary) summaries[c] = rec.summary;
   }
@@ -221,6 +303,10 @@ async function main(): Promise<void> {
     `median of ${config.runs} run(s), parallel ${config.parallel}, against ${target}${config.profile ? ' — CPU PROFILING ON, timings inflated' : ''}`;
   const table = formatTable(summaries, CASE_NAMES, NOTES);
   console.log(`\n${title}\n\n${table}\n\nRatios (records/s):\n${formatRatios(ratioList)}\n`);
+  if (extra.startup) console.log(`Start-up (whole processes, the installed bin node dist/cli/main.js):\n${formatStartup(extra.startup as StartupFigures)}\n`);
+  const anchorTable = formatAnchors(summaries, bestParallels());
+  if (anchorTable) console.log(`Anchors (whole processes, each tool at its best --parallel, shown after @):\n${anchorTable}\n`);
+  if (anchorAsked && anchors.skipped) console.log(`${anchors.skipped}\n`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, `${stamp}.json`);
@@ -237,6 +323,19 @@ async function main(): Promise<void> {
   writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`results: ${path}`);
   if (config.profile) console.log(`CPU profiles: ${join(RESULTS_DIR, 'profiles')} (summarize one: npx tsx bench/profile-summary.ts bench/results/profiles/<case>-r1-${stamp}/)`);
+}
+
+/** Each anchor case's best --parallel, in its median run. */
+function bestParallels(): Partial<Record<CaseName, number>> {
+  const out: Partial<Record<CaseName, number>> = {};
+  for (const c of ANCHOR_CASES) {
+    const runs = results[c]?.runs ?? [];
+    if (runs.length === 0) continue;
+    const m = median(runs.map((r) => r.records / r.seconds));
+    const r = [...runs].sort((a, b) => Math.abs(a.records / a.seconds - m) - Math.abs(b.records / b.seconds - m))[0]!;
+    if (typeof r.extra?.bestParallel === 'number') out[c] = r.extra.bestParallel;
+  }
+  return out;
 }
 
 function note(c: CaseName, round: number, message: string): void {

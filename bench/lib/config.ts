@@ -13,6 +13,10 @@
  *   AEROBAK_BENCH_SKIP_LOAD=1     do not (re)load the data set (AEROSPIKE_HOSTS only: it is already there)
  *   AEROBAK_BENCH_SET             the set of the data set (default bench): two people can share a cluster
  *   AEROSPIKE_HOSTS               use this cluster (namespaces `test` and `bar`) instead of starting the test server
+ *   AEROBAK_BENCH_STARTUP_RUNS    runs of each start-up measurement (default 10; bench/cases/startup.ts)
+ *   AEROBAK_BENCH_ASBACKUP, AEROBAK_BENCH_ASRESTORE, AEROBAK_BENCH_ASBACKUP_GO, AEROBAK_BENCH_ASRESTORE_GO
+ *                                 Aerospike's C and Go backup tools for the anchor cases (else asbackup/asrestore on PATH)
+ *   AEROBAK_BENCH_ANCHOR_PARALLEL --parallel values every anchor case tries, the fastest reported (default 4,8)
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -25,6 +29,20 @@ export const SOURCE_NAMESPACE = 'test';
 export const TARGET_NAMESPACE = 'bar';
 /** The set the data set lives in (namespace test) and is restored to (namespace bar). */
 export const SET = process.env.AEROBAK_BENCH_SET?.trim() || 'bench';
+
+/** The anchor cases (bench/cases/anchor-common.ts), in the order they run in a round. */
+export const ANCHOR_CASES = [
+  'anchor-aerobak-backup-none',
+  'anchor-c-backup-none',
+  'anchor-go-backup-none',
+  'anchor-aerobak-backup-zstd',
+  'anchor-c-backup-zstd',
+  'anchor-go-backup-zstd',
+  'anchor-aerobak-restore',
+  'anchor-c-restore',
+  'anchor-go-restore',
+] as const;
+export type AnchorCaseName = (typeof ANCHOR_CASES)[number];
 
 export const CASE_NAMES = [
   'scan-ceiling',
@@ -42,6 +60,8 @@ export const CASE_NAMES = [
   'write-ceiling',
   'backup-throttled',
   'restore-throttled',
+  'startup',
+  ...ANCHOR_CASES,
 ] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
 

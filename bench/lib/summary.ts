@@ -79,7 +79,78 @@ export function ratios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
     { name: 'export(parquet) / backup(zstd 3)', of: 'records/s', value: div(rps('export-parquet'), rps('backup-zstd')) },
     { name: 'export(parquet, from the backup) / backup(zstd 3)', of: 'records/s', value: div(rps('export-from-backup'), rps('backup-zstd')) },
     { name: 'export(avro) / backup(zstd 3)', of: 'records/s', value: div(rps('export-avro'), rps('backup-zstd')) },
+    ...anchorRatios(s),
   ];
+}
+
+const ANCHOR_KINDS = [
+  ['backup-none', 'backup (none)'],
+  ['backup-zstd', 'backup (zstd)'],
+  ['restore', 'restore'],
+] as const;
+const ANCHOR_TOOLS = [
+  ['c', 'C asbackup/asrestore'],
+  ['go', 'Go asbackup/asrestore'],
+] as const;
+
+/** aerobak / each anchor tool, whole processes at their best --parallel: only for the anchors that ran. */
+export function anchorRatios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
+  const out: Ratio[] = [];
+  for (const [tool, toolName] of ANCHOR_TOOLS) {
+    for (const [kind, kindName] of ANCHOR_KINDS) {
+      const theirs = s[`anchor-${tool}-${kind}` as CaseName]?.recordsPerSecond;
+      const ours = s[`anchor-aerobak-${kind}` as CaseName]?.recordsPerSecond;
+      if (theirs === undefined) continue;
+      out.push({ name: `aerobak / ${toolName}, ${kindName}, whole processes`, of: 'records/s', value: ours === undefined || theirs === 0 ? undefined : ours / theirs });
+    }
+  }
+  return out;
+}
+
+/**
+ * The anchors side by side: per kind, aerobak's records/s and each tool's (whole processes,
+ * each at its best --parallel, shown after @), and aerobak's speed as a ratio to each.
+ * `bestParallel` comes from the median run's extra; undefined when no anchor case ran.
+ */
+export function formatAnchors(s: Partial<Record<CaseName, CaseSummary>>, bestParallel: Partial<Record<CaseName, number>>): string | undefined {
+  // The tools of which at least one case ran; the others get no columns.
+  const tools = ANCHOR_TOOLS.filter(([tool]) => ANCHOR_KINDS.some(([kind]) => s[`anchor-${tool}-${kind}` as CaseName] !== undefined));
+  if (tools.length === 0) return undefined;
+  const cell = (c: CaseName) => {
+    const x = s[c];
+    return x === undefined ? '-' : `${fmtInt(x.recordsPerSecond)}${bestParallel[c] !== undefined ? ` @${bestParallel[c]}` : ''}`;
+  };
+  const head = ['', 'aerobak records/s', ...tools.flatMap(([, name]) => [`${name} records/s`, 'aerobak / it'])];
+  const rows = ANCHOR_KINDS.map(([kind, kindName]) => {
+    const ours = s[`anchor-aerobak-${kind}` as CaseName]?.recordsPerSecond;
+    return [
+      kindName,
+      cell(`anchor-aerobak-${kind}` as CaseName),
+      ...tools.flatMap(([tool]) => {
+        const theirs = s[`anchor-${tool}-${kind}` as CaseName]?.recordsPerSecond;
+        return [cell(`anchor-${tool}-${kind}` as CaseName), ours !== undefined && theirs ? (ours / theirs).toFixed(2) : '-'];
+      }),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export interface StartupFigures {
+  node?: { medianSeconds: number; minSeconds: number; maxSeconds: number; runs: number; medianCpuSeconds?: number; medianPeakRssMB?: number };
+  help?: StartupFigures['node'];
+  backupEmpty?: StartupFigures['node'];
+}
+
+/** The start-up case's medians, one line each. */
+export function formatStartup(f: StartupFigures): string {
+  const one = (label: string, x: StartupFigures['node']) =>
+    x === undefined
+      ? undefined
+      : `  ${label.padEnd(40)} ${x.medianSeconds.toFixed(3)} s median of ${x.runs} (min ${x.minSeconds.toFixed(3)}, max ${x.maxSeconds.toFixed(3)})` +
+        `${x.medianCpuSeconds !== undefined ? `, CPU ${x.medianCpuSeconds.toFixed(3)} s` : ''}${x.medianPeakRssMB !== undefined ? `, peak RSS ${x.medianPeakRssMB.toFixed(0)} MB` : ''}`;
+  return [one('node -e 0 (the runtime alone)', f.node), one('aerobak --help', f.help), one('aerobak backup of an empty set', f.backupEmpty)].filter((l) => l !== undefined).join('\n');
 }
 
 function pad(s: string, n: number, right = false): string {

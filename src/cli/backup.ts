@@ -2,12 +2,14 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { BACKUPS_DIRECTORY, DEFAULT_PARALLEL, checkCompressOptions, runBackup, type BackupOptions, type BackupSummary } from '../jobs/backup.js';
 import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../jobs/compression.js';
+import { DEFAULT_SAMPLE_RECORDS, estimateBackup, type BackupEstimate } from '../jobs/estimate.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../jobs/data-files.js';
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
 import { s3OptionSpecs, s3StoreOptions, storeDeps } from './s3-options.js';
 import { checkShard, finalizeShards, runShard } from '../jobs/shards.js';
 import {
+  bandwidth,
   bool,
   clusterOptions,
   connectionOptions,
@@ -72,6 +74,23 @@ const performanceOptions: readonly OptionSpec[] = [
     defaultText: 'gzip 6, zstd 3',
     description: 'gzip 0-9 or zstd 1-22: low is fast, high is small (zstd 20-22 take ~700 MiB of memory per --parallel scan)',
   },
+  {
+    name: 'bandwidth',
+    short: 'N',
+    type: 'string',
+    value: 'MIB/S',
+    description: 'limit the bytes stored (after compression and encryption) to MIB/S MiB per second overall, shared by all files and uploads (as asbackup -N); a unit may be given: 512KiB, 20MB',
+  },
+];
+
+const estimateOptions: readonly OptionSpec[] = [
+  {
+    name: 'estimate',
+    short: 'e',
+    type: 'boolean',
+    description: 'write nothing: back up a sample of whole partitions in memory and print the estimated records, stored bytes and duration of this backup, and how the estimate was made (as asbackup -e)',
+  },
+  { name: 'estimate-samples', type: 'string', value: 'N', defaultText: String(DEFAULT_SAMPLE_RECORDS), description: 'records the --estimate sample aims at (whole partitions holding about N records by the cluster\'s count, 1 to 256 partitions)' },
 ];
 
 const shardOptions: readonly OptionSpec[] = [
@@ -85,7 +104,7 @@ const encryptionOptions: readonly OptionSpec[] = [
   ...keySourceOptions('', 'the key-encryption key'),
 ];
 
-export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...shardOptions, ...encryptionOptions, ...s3OptionSpecs, ...connectionOptions, ...outputOptions];
+export const backupSpecs = [...backupOptions, ...chainOptions, ...performanceOptions, ...estimateOptions, ...shardOptions, ...encryptionOptions, ...s3OptionSpecs, ...connectionOptions, ...outputOptions];
 
 /** Options for `--resume`: only what was typed, to be checked against the saved state. */
 function resumeOptionsFrom(values: ParsedValues, location: string): BackupOptions {
@@ -198,6 +217,61 @@ export function printBackupSummary(io: Io, s: BackupSummary): void {
   );
 }
 
+/** Options that make no sense for an estimate (of a full backup, nothing written). */
+const NOT_WITH_ESTIMATE = ['resume', 'finalize', 'shard', 'shards', 'incremental', 'incremental-from', 'track-deletes', 'full-if-truncated'];
+
+/** `backup --estimate`: the backup's options, checked as for a backup; a sample in memory; the estimate printed. */
+async function runEstimate(values: ParsedValues, io: Io, signal: AbortSignal, limit: number | undefined): Promise<number> {
+  const given = NOT_WITH_ESTIMATE.find((name) => values[name] !== undefined);
+  if (given !== undefined) throw new UsageError(`--estimate estimates a full backup and writes nothing: --${given} cannot be given with it`);
+  const opts = backupOptionsFrom(values);
+  const samples = integer(values, 'estimate-samples', { min: 1 });
+  signal.throwIfAborted();
+  const estimate = await estimateBackup(
+    {
+      cluster: opts.cluster,
+      namespace: opts.namespace,
+      ...(opts.sets ? { sets: opts.sets } : {}),
+      ...(opts.bins ? { bins: opts.bins } : {}),
+      ...(opts.partitions ? { partitions: opts.partitions } : {}),
+      ...(opts.modifiedAfter ? { modifiedAfter: opts.modifiedAfter } : {}),
+      ...(opts.modifiedBefore ? { modifiedBefore: opts.modifiedBefore } : {}),
+      ...(opts.noTtlOnly ? { noTtlOnly: true } : {}),
+      ...(opts.compress ? { compress: opts.compress } : {}),
+      ...(opts.compressLevel !== undefined ? { compressLevel: opts.compressLevel } : {}),
+      ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
+      ...(opts.fileSizeBytes !== undefined ? { fileSizeBytes: opts.fileSizeBytes } : {}),
+      ...(bool(values, 'encrypt') ? { encrypted: true } : {}),
+      ...(samples !== undefined ? { sampleRecords: samples } : {}),
+      ...(limit !== undefined ? { bandwidthBytesPerSecond: limit } : {}),
+    },
+    { signal },
+  );
+  if (bool(values, 'json')) jsonLine(io.stdout, 'estimate', estimate);
+  else printEstimate(io, estimate, limit);
+  return ExitCode.OK;
+}
+
+export function printEstimate(io: Io, e: BackupEstimate, limit: number | undefined): void {
+  const s = e.sample;
+  const codec = e.compression === 'none' ? 'no compression' : `${e.compression} level ${e.level}`;
+  const what = `namespace ${e.namespace}${e.sets.length > 0 ? ` (sets ${e.sets.join(', ')})` : ''}, partitions ${e.partitions}`;
+  const rate = `${formatCount(s.recordsPerSecond)} records/s, the sample's speed with ${s.scans} scan(s)`;
+  const ids = s.partitionIds.length > 8 ? `${s.partitionIds.slice(0, 8).join(', ')}, ...` : s.partitionIds.join(', ');
+  io.stdout.write(
+    [
+      `estimate for a backup of ${what}, ${codec}${e.encrypted ? ', encrypted' : ''} (nothing was written):`,
+      `  records   ${formatCount(e.records)} (the cluster counts ${formatCount(s.clusterObjects)} objects in these partitions and sets)`,
+      `  stored    ${formatBytes(e.storedBytes)} (${formatBytes(e.avroBytes)} of Avro before compression)`,
+      `  duration  about ${formatDuration(e.seconds)}${e.bandwidthBound ? ` (bound by --bandwidth ${formatBytes(limit!)}/s; ${rate})` : ` (at ${rate})`}`,
+      `how: ${formatCount(s.records)} records (aiming at ${formatCount(s.target)}) backed up in memory from ${formatCount(s.partitions)} of ${formatCount(s.partitionsSelected)} partitions, ` +
+        `whole and evenly spread (${ids}), in ${formatDuration(s.seconds)}; ${s.avroBytesPerRecord.toFixed(0)} B of Avro and ${s.storedBytesPerRecord.toFixed(0)} B stored per record, ` +
+        `compression ratio ${s.compressionRatio.toFixed(2)}; scaled by ${formatCount(s.partitionsSelected)}/${formatCount(s.partitions)} partitions`,
+      '',
+    ].join('\n'),
+  );
+}
+
 export const backupCommand: CliCommand = {
   name: 'backup',
   summary: 'back up a namespace to a directory, S3 or GCS',
@@ -214,6 +288,7 @@ export const backupCommand: CliCommand = {
       { title: 'What to back up', options: backupOptions },
       { title: 'Repositories and incremental chains', options: chainOptions },
       { title: 'Performance and files', options: performanceOptions },
+      { title: 'Estimate', options: estimateOptions },
       { title: 'Sharded runs', options: shardOptions },
       { title: 'Encryption', options: encryptionOptions },
       { title: 'S3 objects', options: s3OptionSpecs },
@@ -228,6 +303,8 @@ export const backupCommand: CliCommand = {
       'aerobak backup -n test -a 2026-01-24_00:00:00 --to gs://my-bucket/changed/2026-01-24   # records changed since a time',
       'aerobak backup -n test -w 8 -L 50000 -F 1GiB --json > backup.jsonl',
       'aerobak backup -n test --compress zstd --compress-level 9',
+      'aerobak backup -n test --to s3://backups/aerospike/test-nightly --bandwidth 20   # at most 20 MiB/s to S3',
+      'aerobak backup -n test -s profiles --estimate   # how big and how long, nothing written',
       'aerobak backup --resume s3://backups/aerospike/users-20261202T020000Z   # after a crash: keeps the sealed files',
       'aerobak backup -n users --repo s3://backups/aerospike --encrypt --kms aws:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...',
       'aerobak backup -n users --to ./users-enc --encrypt --key-file /etc/aerobak/backup.key',
@@ -247,6 +324,9 @@ export const backupCommand: CliCommand = {
       else io.stdout.write(result.status === 'complete' ? `sharded backup complete: ${formatCount(result.records)} records in ${result.files} data file(s) at ${result.location}${result.removedAttempts > 0 ? ` (${result.removedAttempts} unaccepted attempt(s) removed)` : ''}\n` : `the sharded backup at ${result.location} was already complete\n`);
       return ExitCode.OK;
     }
+    const limit = bandwidth(values, 'bandwidth');
+    if (bool(values, 'estimate')) return runEstimate(values, io, signal, limit);
+    if (values['estimate-samples'] !== undefined) throw new UsageError('--estimate-samples applies to --estimate only');
     const opts = backupOptionsFrom(values);
     const storeOptions = s3StoreOptions(values, opts.to ?? opts.repo ?? opts.resume);
     const shard = shardFrom(values, io.env);
@@ -256,7 +336,8 @@ export const backupCommand: CliCommand = {
     if (kek && !bool(values, 'encrypt') && opts.resume === undefined) throw new UsageError('a key was given without --encrypt: add --encrypt to encrypt the backup');
     if (kek) opts.encrypt = kek;
     const json = bool(values, 'json');
-    const summary = await withProgress(io, json, (hooks) => (opts.shard ? runShard : runBackup)(opts, { signal, ...hooks, ...storeDeps(storeOptions) }));
+    const deps = storeDeps(storeOptions, limit === undefined ? undefined : { bytesPerSecond: limit });
+    const summary = await withProgress(io, json, (hooks) => (opts.shard ? runShard : runBackup)(opts, { signal, ...hooks, ...deps }));
     if (json) jsonLine(io.stdout, 'summary', summary);
     else printBackupSummary(io, summary);
     return ExitCode.OK;

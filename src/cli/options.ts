@@ -192,6 +192,23 @@ export function size(values: ParsedValues, name: string): number | undefined {
 }
 
 /**
+ * A bandwidth in bytes per second: "50" or "2.5" MiB/s (asbackup's -N counts MiB/s), or
+ * a number with a unit, "512KiB", "20MB", "1GiB" (an optional "/s" after it). UsageError
+ * naming the option for anything else, zero or a negative number.
+ */
+export function bandwidth(values: ParsedValues, name: string): number | undefined {
+  const text = str(values, name);
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)?\s*(?:\/\s*s)?\s*$/i.exec(text);
+  const unit = m ? (m[2] === undefined ? 1024 ** 2 : sizeUnits[m[2].toLowerCase()]) : undefined;
+  const bytes = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+  if (!(bytes >= 1) || !Number.isFinite(bytes)) {
+    throw new UsageError(`--${name} "${text}" is not a positive bandwidth: give MiB per second (as asbackup -N), e.g. 50 or 2.5, or a size with a unit, e.g. 512KiB`);
+  }
+  return bytes;
+}
+
+/**
  * A point in time: ISO 8601 ("2026-01-24T10:00:00Z"; without a zone it is local time)
  * or asbackup's "YYYY-MM-DD_HH:MM:SS" (local time), "YYYY-MM-DD" (midnight) or
  * "HH:MM:SS" (today).

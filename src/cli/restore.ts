@@ -6,8 +6,10 @@ import { RecordWriteError, runRestore, type RestoreOptions, type RestoreSummary 
 import { exitCodes, type CliCommand } from './command.js';
 import { kekFrom, keySourceOptions } from './keys.js';
 import { shardFrom } from './backup.js';
+import { storeDeps } from './s3-options.js';
 import { finalizeRestore, runRestoreShard } from '../jobs/restore-shards.js';
 import {
+  bandwidth,
   bool,
   clusterOptions,
   date,
@@ -71,6 +73,13 @@ const performanceOptions: readonly OptionSpec[] = [
   { name: 'parallel', short: 'w', type: 'string', value: 'N', defaultText: '4', description: 'data files restored at once (1-256)' },
   { name: 'records-per-second', short: 'L', type: 'string', value: 'N', description: 'limit writes to N records per second overall' },
   { name: 'batch-size', type: 'string', value: 'N', defaultText: '128', description: 'records per batch write (1-5000)' },
+  {
+    name: 'bandwidth',
+    short: 'N',
+    type: 'string',
+    value: 'MIB/S',
+    description: 'limit the bytes read from the backup (as stored: compressed, encrypted) to MIB/S MiB per second overall, shared by all files (as asrestore -N); a unit may be given: 512KiB, 20MB',
+  },
 ];
 
 const keyOptions = keySourceOptions('', 'the key of an encrypted backup (every link of its chain)');
@@ -224,6 +233,8 @@ export const restoreCommand: CliCommand = {
       return ExitCode.OK;
     }
     const opts = restoreOptionsFrom(values);
+    const limit = bandwidth(values, 'bandwidth');
+    const deps = storeDeps(undefined, limit === undefined ? undefined : { bytesPerSecond: limit, sides: { write: false, read: true } });
     const key = await kekFrom(values, io.env);
     if (key) opts.key = key;
     const reports = str(values, 'shard-reports');
@@ -237,7 +248,11 @@ export const restoreCommand: CliCommand = {
     let summary: RestoreSummary;
     try {
       summary = await withProgress(io, json, (hooks) =>
-        finalize ? finalizeRestore({ ...opts, shards: shards! }, { signal, ...hooks }) : shard ? runRestoreShard(opts, { signal, ...hooks }) : runRestore(opts, { signal, ...hooks }),
+        finalize
+          ? finalizeRestore({ ...opts, shards: shards! }, { signal, ...hooks, ...deps })
+          : shard
+            ? runRestoreShard(opts, { signal, ...hooks, ...deps })
+            : runRestore(opts, { signal, ...hooks, ...deps }),
       );
     } catch (err) {
       // The counts up to the failure tell what was written before it.

@@ -10,6 +10,7 @@
  * the S3 store checks them again (s3/config.ts) for callers of the job API.
  */
 import { UsageError } from '../errors.js';
+import { limitBandwidth, type BandwidthSides } from '../storage/bandwidth.js';
 import { openStore, type StoreOptions } from '../storage/index.js';
 import { sseKmsKeyIdProblem, storageClassProblem, type S3Options } from '../storage/s3/config.js';
 import type { StoreOpener } from '../storage/types.js';
@@ -67,7 +68,14 @@ export function s3StoreOptions(values: ParsedValues, destination: string | undef
   return { s3: { ...(sse !== undefined ? parseS3Sse(sse) : {}), ...(storageClass !== undefined ? { storageClass: parseS3StorageClass(storageClass) } : {}) } };
 }
 
-/** The job's `deps.openStore` for these store options: {} (the default opener) when there are none. */
-export function storeDeps(options: StoreOptions | undefined): { openStore?: StoreOpener } {
-  return options === undefined ? {} : { openStore: (location, intent) => openStore(location, intent, options) };
+/**
+ * The job's `deps.openStore` for these store options: {} (the default opener) when there
+ * are none. With `bandwidth` (bytes per second, `--bandwidth`), every store the job opens
+ * shares one limit on the bytes it writes (and, with `sides.read`, reads): see
+ * storage/bandwidth.ts.
+ */
+export function storeDeps(options: StoreOptions | undefined, bandwidth?: { bytesPerSecond: number; sides?: BandwidthSides }): { openStore?: StoreOpener } {
+  const open: StoreOpener | undefined = options === undefined ? undefined : (location, intent) => openStore(location, intent, options);
+  if (bandwidth === undefined) return open === undefined ? {} : { openStore: open };
+  return { openStore: limitBandwidth(open ?? ((location, intent) => openStore(location, intent)), bandwidth.bytesPerSecond, bandwidth.sides) };
 }
