@@ -1,8 +1,11 @@
 /**
  * Info requests lost to a connection that closed under them (a server dropping an idle
  * pooled connection, a node restarting) are sent again on a new connection; timeouts
- * and nodes that keep failing still fail. Found by the chaos run (a node that stalled
- * during a backup's planning failed the whole backup with "connection closed").
+ * and nodes that keep failing still fail. Found by the chaos run: a node that stalled
+ * while a backup planned (its info requests) failed the whole backup with "connection
+ * closed by the server", before anything was saved to resume (`npm run chaos` with
+ * AEROBAK_CHAOS_SEED=1, cycle 0; replay it alone with
+ * AEROBAK_CHAOS_REPLAY="663542962:scan peer stops answering").
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
