@@ -7,6 +7,8 @@
  *
  *   AEROBAK_SOAK_MINUTES   how long (default 60)
  *   AEROBAK_SOAK_RECORDS   records per cycle (default 20000)
+ *   AEROBAK_SOAK_PAUSE_MS  idle time between cycles (default 1000: a soak, not a
+ *                          stress test; it leaves the machine's other work room)
  *   AEROBAK_SOAK_OUT       the JSON report (default chaos-results/soak-<start>.json)
  *
  * The Aerospike test cluster (3 nodes) runs in a child process, so that its
@@ -27,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BatchWriter } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
@@ -66,6 +69,7 @@ const intEnv = (name: string, fallback: number): number => {
 
 const minutes = intEnv('AEROBAK_SOAK_MINUTES', 60);
 const recordsPerCycle = intEnv('AEROBAK_SOAK_RECORDS', 20_000);
+const pauseMs = process.env.AEROBAK_SOAK_PAUSE_MS === '0' ? 0 : intEnv('AEROBAK_SOAK_PAUSE_MS', 1000);
 const startedAt = new Date();
 const out = process.env.AEROBAK_SOAK_OUT ?? `chaos-results/soak-${startedAt.toISOString().replace(/[:.]/g, '')}.json`;
 
@@ -225,6 +229,7 @@ try {
       if (diff.length) failures.push(`cycle ${n}: the restored set differs from the source: ${diff.join(', ')}`);
     }
     if (!s3) await rm(location, { recursive: true, force: true });
+    if (pauseMs > 0) await sleep(pauseMs);
   }
 } finally {
   clearInterval(sampler);
