@@ -87,6 +87,7 @@ async function startClusterProcess(): Promise<{ hosts: string; child: ChildProce
   const port = await freePort();
   // Consecutive ports from a free one: good enough on a quiet loopback.
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/aerospike-server/cli.ts', '--port', String(port), '--nodes', '3'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  process.once('exit', () => child.kill('SIGKILL'));
   const hosts = await new Promise<string>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (d: Buffer) => {

@@ -7,7 +7,7 @@
  * builds it otherwise (minutes, once). A server that cannot be built or
  * started fails the test run; it is never skipped.
  */
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -43,7 +43,23 @@ export interface ServerSpec {
   port?: number;
 }
 
+const liveChildren = new Set<ChildProcess>();
+let exitHooked = false;
+
+/** Kills the servers still running when this process exits, and turns SIGINT/SIGTERM into an exit (which the default handlers skip). */
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    if (process.listenerCount(signal) === 0) process.once(signal, () => process.exit(130));
+  }
+}
+
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
+  hookExit();
   const version = await install(spec.name);
   const port = spec.port ?? (await freePort());
   const dataDirectory = await mkdtemp(join(tmpdir(), `aerobak-${spec.name}-`));
@@ -56,6 +72,10 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   const exited = once(child, 'exit');
+  // Never outlive the test process: a run stopped by a signal or an uncaught error still
+  // takes its servers down ('exit' handlers run then; only SIGKILL of this process escapes).
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
