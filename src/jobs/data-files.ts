@@ -39,6 +39,7 @@ import { AerobakError } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/types.js';
 import { checkLevel, codecOf, decompressor, requireCompression, type Codec, type Compression, type Compressor } from './compression.js';
+import { collectSoon } from './gc-pacer.js';
 import type { FileCrypto } from '../crypto/backup-keys.js';
 import { DecryptError, encryptedSize, type EncryptStream } from '../crypto/stream-aead.js';
 
@@ -436,6 +437,8 @@ export class DataFileSink extends Writable {
       writer.appendFrom(this.#encoder, body, offsets[i]!);
       if (writer.pendingBytes >= this.#blockBytes) await this.#emitBlock();
     }
+    // The batch's frame is done with (gc-pacer.ts).
+    collectSoon(batch.bytes);
   }
 
   /** Notes the partition of the digest at buf[from] and returns it, or throws if it is outside the declared ones. */
@@ -498,6 +501,8 @@ export class DataFileSink extends Writable {
       this.#blockPartitions.fill(0);
     }
     await file.write(block.bytes);
+    // The block, and the compressor's output of it, are garbage soon (gc-pacer.ts).
+    collectSoon(2 * block.bytes.length);
   }
 
   async #close(file: OutputFile): Promise<void> {
@@ -619,6 +624,10 @@ class VerifiedRecords extends Transform {
   }
 
   override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // A block's rows: they, the decompressed block and the file chunks it came from are
+    // garbage soon (gc-pacer.ts).
+    const rows = (chunk as { buf?: unknown }).buf;
+    if (Buffer.isBuffer(rows)) collectSoon(2 * rows.length);
     callback(null, chunk);
   }
 

@@ -1,0 +1,46 @@
+/**
+ * gc-pacer: a minor GC after every PACE_BYTES of released big buffers, none before.
+ */
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PACE_BYTES, collectSoon } from '../../src/jobs/gc-pacer.js';
+
+describe('collectSoon', () => {
+  let minors = 0;
+  let observer: PerformanceObserver;
+
+  beforeEach(() => {
+    minors = 0;
+    observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (((e as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minors++;
+    });
+    observer.observe({ entryTypes: ['gc'] });
+  });
+
+  afterEach(() => observer.disconnect());
+
+  /** GC entries are delivered asynchronously. */
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+  it('runs one minor GC per PACE_BYTES released', async () => {
+    // Start from a fresh count: one pace's worth rounds the counter up to a GC.
+    collectSoon(PACE_BYTES);
+    await settle();
+    const before = minors;
+    collectSoon(PACE_BYTES / 2);
+    collectSoon(PACE_BYTES / 2 - 1);
+    await settle();
+    // Allocation alone may scavenge too, so only "at least" can be asserted for the paced one.
+    const between = minors - before;
+    collectSoon(1);
+    await settle();
+    expect(minors - before).toBeGreaterThanOrEqual(between + 1);
+  });
+
+  it('does not throw for any byte count', () => {
+    expect(() => {
+      for (let i = 0; i < 100; i++) collectSoon(PACE_BYTES / 7);
+      collectSoon(0);
+    }).not.toThrow();
+  });
+});
