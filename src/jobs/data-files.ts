@@ -197,6 +197,9 @@ class OutputFile {
   readonly #meter = new Meter();
   /** Writes not yet taken by the head of the chain, oldest first. */
   readonly #inFlight: Promise<void>[] = [];
+  /** Rejects of the steps being waited for (see the constructor), and how the chain ended. */
+  readonly #waiting = new Set<(error: unknown) => void>();
+  #ended: { failure: unknown } | undefined;
   /** Uncompressed bytes written. */
   #written = 0;
   /** Stored bytes as of the last compressor flush, and uncompressed bytes written since. */
@@ -223,6 +226,14 @@ class OutputFile {
     this.settled = Promise.allSettled([stored, piped]).then(([s, p]) =>
       s.status === 'rejected' ? s.reason : p.status === 'rejected' ? p.reason : undefined,
     );
+    // A step still waiting when the chain settles will never complete: a stream destroyed
+    // while it holds a write's callback (a Transform whose output is not being read, when
+    // the store fails under backpressure: ENOSPC mid-file) never calls it. Fail the waiters.
+    void this.settled.then((failure) => {
+      this.#ended = { failure: failure ?? new Error(`data file ${name}: the write chain ended with a step pending`) };
+      for (const fail of this.#waiting) fail(this.#ended.failure);
+      this.#waiting.clear();
+    });
   }
 
   get #head(): Writable {
@@ -286,10 +297,31 @@ class OutputFile {
   /** Waits for `step`; if it (or the chain) fails, throws the chain's first failure. */
   async #wait(step: Promise<void>): Promise<void> {
     try {
-      await step;
+      await this.#orChainEnd(step);
     } catch (error) {
       throw (await this.settled) ?? error;
     }
+  }
+
+  /** `step`, or a rejection as soon as the chain has settled while it is still pending. */
+  #orChainEnd(step: Promise<void>): Promise<void> {
+    if (this.#ended) {
+      step.catch(() => undefined);
+      return Promise.reject(this.#ended.failure);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.add(reject);
+      step.then(
+        () => {
+          this.#waiting.delete(reject);
+          resolve();
+        },
+        (error: unknown) => {
+          this.#waiting.delete(reject);
+          reject(error);
+        },
+      );
+    });
   }
 }
 

@@ -224,6 +224,28 @@ describe('data files', () => {
     expect(kept).toBeLessThan(1500);
   });
 
+  for (const compress of ['none', 'gzip'] as const) {
+    it(`fail (${compress}), not hang, when a stalled store fails with the chain backed up (ENOSPC mid-file)`, async () => {
+      // The store reads a little, stops reading (so the chain behind it fills and a
+      // Transform holds a write's callback), then fails: the destroyed chain never calls
+      // that callback. Found by the chaos run (local disk full, AEROBAK_CHAOS_SEED=424242,
+      // cycle 64; AEROBAK_CHAOS_REPLAY="2799292387:local disk full (ENOSPC)").
+      const inner = memoryStore();
+      const store = withWrite(inner, async (_key, source) => {
+        const it = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+        await it.next();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await it.return?.();
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      });
+      const started = Date.now();
+      const error = await failure(writeSeries(plainRecords(50_000, () => undefined), { store, compress, maxFileBytes: 64 * 1024 * 1024 }));
+      expect(error.message).toMatch(/ENOSPC/);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(await keys(inner)).toEqual([]);
+    });
+  }
+
   it('hold backpressure end to end: a stalled store stops the source', async () => {
     const inner = memoryStore();
     let release!: () => void;
