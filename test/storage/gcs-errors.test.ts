@@ -13,7 +13,7 @@ describe('gcsError', () => {
   it('says a write lost its upload session on a 404, as an I/O failure of the write', () => {
     const err = gcsError(apiError(404, 'Not Found'), 'b', 'gs://b/x/test_00_00000.avro', 'write');
     expect(err.code).toBe('IO');
-    expect(err.message).toBe('cannot write gs://b/x/test_00_00000.avro: the server lost its resumable upload session (404: Not Found)');
+    expect(err.message).toBe('cannot write gs://b/x/test_00_00000.avro: the server lost its resumable upload session (HTTP 404)');
   });
 
   it('keeps NOT_FOUND and NO_BUCKET for reads', () => {

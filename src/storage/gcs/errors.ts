@@ -19,7 +19,7 @@ export function gcsError(error: unknown, bucket: string, subject: string, action
   if (status === 404 && action === 'write') {
     // A resumable upload whose session the server no longer knows (it expired, or the
     // server dropped it after a broken chunk): the object was never written.
-    return new StorageError('IO', `cannot write ${subject}: the server lost its resumable upload session (404: ${message})`, options);
+    return new StorageError('IO', `cannot write ${subject}: the server lost its resumable upload session (HTTP 404)`, options);
   }
   if (status === 404) {
     return /bucket/i.test(message) && !/object/i.test(message)
