@@ -152,11 +152,12 @@ class AvroFileWriter implements ExportFileWriter {
   }
 
   async writeRows(rows: RowBuffer): Promise<void> {
-    const data = rows.columnsOut();
+    // One record object at a time, its cells read back from the buffer's bytes.
     const cols = this.#columns;
+    const readers = cols.map((c) => rows.reader(c));
     for (let r = 0; r < rows.rows; r++) {
       const record: Record<string, unknown> = {};
-      for (const c of cols) record[c.name] = avroValue(c, data[c.index]![r]!);
+      for (let i = 0; i < cols.length; i++) record[cols[i]!.name] = avroValue(cols[i]!, readers[i]!.next());
       if (!this.#encoder.write(record)) {
         await new Promise<void>((resolve, reject) => {
           this.#encoder.once('drain', resolve);

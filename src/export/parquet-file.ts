@@ -1,8 +1,11 @@
 /**
- * Parquet files of an export, written with hyparquet-writer (docs/parquet-libraries.md
- * says why that library): each writeRows is one row group, encoded into the writer's
- * buffer and handed to the store before the next is encoded, so a file in progress holds
- * one row group in memory, never the file.
+ * Parquet files of an export. Each writeRows is one row group, encoded column chunk by
+ * column chunk straight from the buffer's bytes (parquet-chunk.ts: levels and PLAIN
+ * values are already laid out as Parquet wants them) and handed to the store before the
+ * next is buffered, so a file in progress holds one row group in memory, never the file.
+ * hyparquet-writer (docs/parquet-libraries.md says why that library) provides the thrift
+ * of the page headers and of the footer, and the RLE/bit-packing of levels; its column
+ * writer, which takes one JS value per cell, is not used.
  *
  * Types (docs/export.md, "Type mapping"): int64 → INT64; double → DOUBLE; string,
  * geojson, json → BYTE_ARRAY UTF8; boolean → BOOLEAN; blobs, HLL, vectors → BYTE_ARRAY;
@@ -10,17 +13,21 @@
  * list_<x> → the standard 3-level LIST of optional <x>; map_<k>_<v> → the standard MAP
  * of required <k> keys and optional <v> values. Every top-level column is optional.
  */
-import { zstdCompressSync, gzipSync } from 'node:zlib';
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import type { SchemaElement } from 'hyparquet';
+import { ByteWriter } from 'hyparquet-writer';
+import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
+import type { ColumnChunk, FileMetaData, RowGroup, SchemaElement } from 'hyparquet';
 import pkg from '../../package.json' with { type: 'json' };
 import { Upload } from './upload.js';
 import { binsOf, type ExportCodec, type ExportFileWriter, type ExportFormat, type FileOpenOptions } from './format.js';
-import type { Column, RowBuffer } from './table.js';
+import { writeChunk, type ChunkOutput, type ParquetCodec } from './parquet-chunk.js';
+import { columnLayout, type Column, type RowBuffer } from './table.js';
 import { listElement, mapParts, type ScalarKind } from './values.js';
 
-/** A writer buffer bigger than this is dropped after its row group is stored, not kept for the next. */
-const KEEP_BUFFER_BYTES = 4 * 1024 * 1024;
+/** "PAR1", little-endian: a Parquet file's first and last four bytes. */
+const PAR1 = 0x31524150;
+
+/** A writer buffer bigger than this (a big footer) is not kept. */
+const KEEP_BUFFER_BYTES = 1024 * 1024;
 
 function scalarElement(name: string, kind: ScalarKind | 'digest' | 'timestamp', repetition: 'OPTIONAL' | 'REQUIRED'): SchemaElement {
   switch (kind) {
@@ -87,67 +94,117 @@ export function parquetTypeName(c: Column): string {
   return scalar(c.kind);
 }
 
-const CODECS: Record<string, 'SNAPPY' | 'ZSTD' | 'GZIP' | 'UNCOMPRESSED'> = { snappy: 'SNAPPY', zstd: 'ZSTD', gzip: 'GZIP', none: 'UNCOMPRESSED' };
+const CODECS: Record<string, ParquetCodec> = { snappy: 'SNAPPY', zstd: 'ZSTD', gzip: 'GZIP', none: 'UNCOMPRESSED' };
 
-/** hyparquet-writer's buffer, emptied into the upload after each row group. */
-class UploadWriter extends ByteWriter {
+/** The schema paths of a column's leaves (columns.ts: one, or a map's key and value). */
+function leafPaths(c: Column): string[][] {
+  const layout = columnLayout(c);
+  if (layout.shape === 'list') return [[c.name, 'list', 'element']];
+  if (layout.shape === 'map') return [[c.name, 'key_value', 'key'], [c.name, 'key_value', 'value']];
+  return [[c.name]];
+}
+
+/**
+ * The file's bytes on their way to the upload: small writes (page headers, levels, the
+ * footer) gather in a buffer, compressed pages go as they are, without a copy; a row
+ * group's pieces are handed to the upload once it is encoded.
+ */
+class PieceWriter extends ByteWriter implements ChunkOutput {
+  readonly #pieces: Uint8Array[] = [];
+
   constructor(private readonly upload: Upload) {
     super(64 * 1024);
   }
 
-  flush(): Promise<void> {
-    const chunk = Buffer.from(new Uint8Array(this.buffer, 0, this.index));
+  #cut(): void {
+    if (this.index === 0) return;
+    this.#pieces.push(new Uint8Array(this.buffer.slice(0, this.index)));
     this.index = 0;
     if (this.buffer.byteLength > KEEP_BUFFER_BYTES) {
       this.buffer = new ArrayBuffer(64 * 1024);
       this.view = new DataView(this.buffer);
     }
-    return this.upload.put(chunk);
   }
 
-  override finish(): Promise<void> {
-    return this.flush();
+  appendOwned(bytes: Uint8Array): void {
+    if (bytes.byteLength < 16 * 1024) return this.appendBytes(bytes);
+    this.#cut();
+    this.#pieces.push(bytes);
+    this.offset += bytes.byteLength;
+  }
+
+  async flush(): Promise<void> {
+    this.#cut();
+    const pieces = this.#pieces.splice(0);
+    for (const piece of pieces) await this.upload.put(piece);
   }
 }
 
 class ParquetFileWriter implements ExportFileWriter {
   readonly #upload: Upload;
-  readonly #writer: UploadWriter;
-  readonly #parquet: ParquetWriter;
+  readonly #writer: PieceWriter;
   readonly #columns: readonly Column[];
+  readonly #paths: string[][][];
+  readonly #schema: SchemaElement[];
+  readonly #codec: ParquetCodec;
+  readonly #kv: Array<{ key: string; value: string }>;
+  readonly #rowGroups: RowGroup[] = [];
+  #rows = 0n;
 
   constructor(opts: FileOpenOptions) {
     this.#columns = opts.columns;
+    this.#paths = opts.columns.map(leafPaths);
     this.#upload = new Upload(opts.store, opts.key, opts.signal);
-    this.#writer = new UploadWriter(this.#upload);
-    const schema: SchemaElement[] = [{ name: 'schema', num_children: opts.columns.length }, ...opts.columns.flatMap(columnElements)];
-    this.#parquet = new ParquetWriter({
-      writer: this.#writer,
-      schema,
-      codec: CODECS[opts.codec as string]!,
-      compressors: { ZSTD: (b: Uint8Array) => zstdCompressSync(b), GZIP: (b: Uint8Array) => gzipSync(b) },
-      kvMetadata: [
-        { key: 'aerospike.bins', value: JSON.stringify(binsOf(opts.columns)) },
-        { key: 'aerospike.namespace', value: opts.table.namespace },
-        { key: 'aerospike.set', value: opts.table.set },
-      ],
-      createdBy: `aerobak version ${pkg.version}`,
-    });
-    // The file starts with its magic bytes, written into the buffer by the constructor.
+    this.#writer = new PieceWriter(this.#upload);
+    this.#schema = [{ name: 'schema', num_children: opts.columns.length }, ...opts.columns.flatMap(columnElements)];
+    this.#codec = CODECS[opts.codec as string]!;
+    this.#kv = [
+      { key: 'aerospike.bins', value: JSON.stringify(binsOf(opts.columns)) },
+      { key: 'aerospike.namespace', value: opts.table.namespace },
+      { key: 'aerospike.set', value: opts.table.set },
+    ];
+    // The file starts with its magic bytes.
+    this.#writer.appendUint32(PAR1);
   }
 
+  /** Bytes of the file so far (stored, or on their way). */
   get size(): number {
-    return this.#upload.size + this.#writer.index;
+    return this.#writer.offset;
   }
 
+  /** One row group: every column chunk, encoded from the buffer's bytes, then handed to the store. */
   async writeRows(rows: RowBuffer): Promise<void> {
-    const data = rows.columnsOut();
-    const columnData = this.#columns.map((c) => ({ name: c.name, data: data[c.index]! as never[] }));
-    await this.#parquet.write({ columnData, rowGroupSize: Math.max(1, rows.rows) });
+    const out = this.#writer;
+    const groupStart = out.offset;
+    const chunks: ColumnChunk[] = [];
+    let uncompressed = 0n;
+    this.#columns.forEach((c, i) => {
+      const values = rows.column(c);
+      values.padTo(rows.rows);
+      values.leaves.forEach((leaf, j) => {
+        const chunk = writeChunk(out, leaf, this.#paths[i]![j]!, this.#codec);
+        uncompressed += chunk.meta_data!.total_uncompressed_size;
+        chunks.push(chunk);
+      });
+    });
+    const n = BigInt(rows.rows);
+    this.#rows += n;
+    this.#rowGroups.push({ columns: chunks, total_byte_size: uncompressed, num_rows: n, total_compressed_size: BigInt(out.offset - groupStart) });
+    await out.flush();
   }
 
   async finish(): Promise<{ size: number; sha256: string }> {
-    await this.#parquet.finish();
+    const metadata = {
+      version: 2,
+      created_by: `aerobak version ${pkg.version}`,
+      schema: this.#schema,
+      num_rows: this.#rows,
+      row_groups: this.#rowGroups,
+      key_value_metadata: this.#kv,
+    };
+    writeMetadata(this.#writer, metadata as FileMetaData);
+    this.#writer.appendUint32(PAR1);
+    await this.#writer.flush();
     return this.#upload.end();
   }
 

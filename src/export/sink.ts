@@ -1,22 +1,25 @@
 /**
- * The export sink: RawRecords in, table files out, laid out as Hive partitions
- * (layout.ts). One sink per source lane (a scan group, a reader of backup files); all
- * lanes share the sets' columns (ExportTables), so a column has one type in every file
- * of the export.
+ * The export sink: RawRecords (from backups) or ScanBatches (scan reply frames, read in
+ * place by wire-record.ts) in, table files out, laid out as Hive partitions (layout.ts).
+ * One sink per source lane (a scan group, a reader of backup files); all lanes share the
+ * sets' columns (ExportTables), so a column has one type in every file of the export.
  *
  *   record ─> its set's RowBuffer ─(row group full, or the lane's buffers over budget)─>
  *   the set's open file (one row group / Avro blocks) ─(file at target size)─> sealed
  *
- * Memory: the lanes share `bufferBytes` (each buffers at most its share of cells across
- * its sets); when a set's buffer reaches `rowGroupBytes` (at most the lane's share), or
- * all of a lane's together pass its share, the biggest is written out. An open file holds
- * one encoded row group at a time.
+ * Memory: a RowBuffer holds its values as bytes (columns.ts), not JS objects. The lanes
+ * share `bufferBytes` of them (each buffers at most its share across its sets); when a
+ * set's buffer reaches `rowGroupBytes` (at most the lane's share), or all of a lane's
+ * together pass its share, the biggest is written out. An emptied buffer keeps its arrays
+ * for the next rows (up to twice the lane's share in all). An open file holds one encoded
+ * row group at a time. Most records are taken synchronously: no promise per record.
  *
  * A file's columns are the set's columns when its first rows are written. Rows that
  * carry a column the open file lacks (the set gained one since) are written to a new
  * file, so every file's schema holds all of its rows, and later files only add columns.
  */
 import { Writable } from 'node:stream';
+import { isScanBatch, type ScanBatch } from '../aerospike/scan-batch.js';
 import type { RawRecord } from '../aerospike/types.js';
 import { AerobakError } from '../errors.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -24,6 +27,7 @@ import type { ExportCodec, ExportFileWriter, ExportFormat } from './format.js';
 import { partFileName, setPrefix } from './layout.js';
 import { ColumnRegistry, RowBuffer, SetTable, type Column } from './table.js';
 import { ValueError } from './values.js';
+import { WireRecord } from './wire-record.js';
 
 /** A row group's values in memory (V8 overhead included); encoding one takes about as much again. */
 export const DEFAULT_ROW_GROUP_BYTES = 4 * 1024 * 1024;
@@ -100,7 +104,7 @@ interface SetLane {
 
 /** A record whose value cannot be exported (a malformed particle): names the record. */
 export class ExportValueError extends AerobakError {
-  constructor(r: RawRecord, cause: ValueError) {
+  constructor(r: Pick<RawRecord, 'digest' | 'set'>, cause: ValueError) {
     super('failed', 'EXPORT_BAD_VALUE', `record ${r.digest.toString('hex')} of set "${r.set}": ${cause.message}`, { cause });
   }
 }
@@ -112,13 +116,15 @@ export class ExportSink extends Writable {
   readonly #bufferBytes: number;
   readonly #fileBytes: number;
   #buffered = 0;
+  /** Reads the records of scan batches in their frames. */
+  readonly #wire = new WireRecord();
   /** Records taken. */
   records = 0;
   /** Files opened and not yet stored or given up (for cleanup after a failure). */
   readonly #open = new Set<OpenFile>();
 
   constructor(opts: ExportSinkOptions) {
-    super({ objectMode: true, highWaterMark: 64 });
+    super({ objectMode: true, highWaterMark: 16 });
     this.#o = opts;
     // The lanes share the buffer; a row group is never bigger than a lane's share.
     this.#bufferBytes = Math.max(64 * 1024, Math.floor((opts.bufferBytes ?? DEFAULT_EXPORT_BUFFER_BYTES) / Math.max(1, opts.lanes)));
@@ -135,11 +141,21 @@ export class ExportSink extends Writable {
     return lane;
   }
 
-  override _write(r: RawRecord, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#take(r).then(() => callback(), callback);
+  override _write(r: RawRecord | ScanBatch, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    let writing: Promise<void> | undefined;
+    try {
+      writing = isScanBatch(r) ? this.#takeBatch(r, 0) : this.#take(r);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    // Most records only join a buffer: no promise, the callback at once.
+    if (writing) writing.then(() => callback(), callback);
+    else callback();
   }
 
-  async #take(r: RawRecord): Promise<void> {
+  /** Buffers the record; returns the writing of row groups when a buffer is full. */
+  #take(r: RawRecord): Promise<void> | undefined {
     const lane = this.#lane(r.set);
     const before = lane.buffer.bytes;
     try {
@@ -150,6 +166,33 @@ export class ExportSink extends Writable {
     }
     this.records++;
     this.#buffered += lane.buffer.bytes - before;
+    if (lane.buffer.bytes < this.#rowGroupBytes && this.#buffered <= this.#bufferBytes) return undefined;
+    return this.#writeFull(lane);
+  }
+
+  /** Buffers the batch's records from `from` on; returns the writing of row groups (then the rest) when a buffer is full. */
+  #takeBatch(batch: ScanBatch, from: number): Promise<void> | undefined {
+    const w = this.#wire;
+    for (let i = from; i < batch.count; i++) {
+      w.read(batch.body, batch.offsets[i]!);
+      const lane = this.#lane(w.set);
+      const before = lane.buffer.bytes;
+      try {
+        lane.buffer.addWire(w);
+      } catch (err) {
+        if (err instanceof ValueError) throw new ExportValueError({ digest: w.digest(), set: w.set }, err);
+        throw err;
+      }
+      this.records++;
+      this.#buffered += lane.buffer.bytes - before;
+      if (lane.buffer.bytes >= this.#rowGroupBytes || this.#buffered > this.#bufferBytes) {
+        return this.#writeFull(lane).then(() => this.#takeBatch(batch, i + 1));
+      }
+    }
+    return undefined;
+  }
+
+  async #writeFull(lane: SetLane): Promise<void> {
     if (lane.buffer.bytes >= this.#rowGroupBytes) await this.#writeRowGroup(lane);
     while (this.#buffered > this.#bufferBytes) await this.#writeRowGroup(this.#biggest());
   }
@@ -171,7 +214,19 @@ export class ExportSink extends Writable {
     file.rows += buffer.rows;
     this.#buffered -= buffer.bytes;
     buffer.clear();
+    this.#trim();
     if (file.writer.size >= this.#fileBytes) await this.#seal(lane);
+  }
+
+  /**
+   * Emptied buffers keep their arrays for their next rows; when the lane's buffers hold
+   * more than twice its share that way (many sets), the empty ones let theirs go.
+   */
+  #trim(): void {
+    let held = 0;
+    for (const lane of this.#lanes.values()) held += lane.buffer.capacity;
+    if (held <= 2 * this.#bufferBytes) return;
+    for (const lane of this.#lanes.values()) if (lane.buffer.rows === 0) lane.buffer.release();
   }
 
   #openFile(lane: SetLane): OpenFile {

@@ -19,7 +19,11 @@
  */
 import type { RawRecord } from '../aerospike/types.js';
 import { CITRUSLEAF_EPOCH_UNIX_S } from '../aerospike/types.js';
-import { cellBytes, classifyBin, classifyKey, listElement, mapParts, type Cell, type Classified, type Kind } from './values.js';
+import { ParticleType } from '../aerospike/types.js';
+import { ColumnReader, ColumnValues, isUtf8At, type CellKind, type ColumnShape, type LeafType } from './columns.js';
+import { collectionKind, putCollection, putJson } from './msgpack-cells.js';
+import type { WireRecord } from './wire-record.js';
+import { blobKind, classifyBin, classifyKey, listElement, mapParts, type Cell, type Classified, type Kind, type ScalarKind } from './values.js';
 
 /** What a column holds besides bin values. */
 export type ColumnRole = 'bin' | 'key' | 'digest' | 'set' | 'generation' | 'expires' | 'lastUpdate';
@@ -132,8 +136,18 @@ export class SetTable {
     return c;
   }
 
+  /** Bin → kind → its column, for typed values (a bin's column for a kind never changes). */
+  readonly #typed = new Map<string, Map<Kind, Column>>();
+
   binColumn(bin: string, v: Classified): Column {
-    return this.#localOf(this.registry.binColumn(bin, v));
+    if (v.untyped) return this.#localOf(this.registry.binColumn(bin, v));
+    let byKind = this.#typed.get(bin);
+    const hit = byKind?.get(v.kind);
+    if (hit) return hit;
+    const c = this.#localOf(this.registry.binColumn(bin, v));
+    if (!byKind) this.#typed.set(bin, (byKind = new Map()));
+    byKind.set(v.kind, c);
+    return c;
   }
 
   keyColumn(v: Classified): Column {
@@ -157,64 +171,238 @@ export function expiresMicros(voidTime: number): bigint | null {
   return voidTime === 0 ? null : BigInt(voidTime + CITRUSLEAF_EPOCH_UNIX_S) * 1_000_000n;
 }
 
+/** How a column's values are stored (columns.ts): its shape, leaf types, and how cells read back. */
+export interface ColumnLayout {
+  shape: ColumnShape;
+  leaves: LeafType[];
+  cells: CellKind[];
+}
+
+function scalarLayout(kind: ScalarKind | 'digest' | 'timestamp'): { leaf: LeafType; cell: CellKind } {
+  switch (kind) {
+    case 'int64':
+    case 'timestamp':
+      return { leaf: 'INT64', cell: 'int64' };
+    case 'double':
+      return { leaf: 'DOUBLE', cell: 'double' };
+    case 'boolean':
+      return { leaf: 'BOOLEAN', cell: 'boolean' };
+    case 'digest':
+      return { leaf: 'FIXED20', cell: 'bytes' };
+    case 'string':
+    case 'geojson':
+      return { leaf: 'BYTE_ARRAY', cell: 'string' };
+    default:
+      return { leaf: 'BYTE_ARRAY', cell: 'bytes' };
+  }
+}
+
+export function columnLayout(c: Pick<Column, 'kind'>): ColumnLayout {
+  if (c.kind === 'json') return { shape: 'scalar', leaves: ['BYTE_ARRAY'], cells: ['string'] };
+  if (c.kind !== 'digest' && c.kind !== 'timestamp') {
+    const element = listElement(c.kind);
+    if (element) {
+      const e = scalarLayout(element);
+      return { shape: 'list', leaves: [e.leaf], cells: [e.cell] };
+    }
+    const map = mapParts(c.kind);
+    if (map) {
+      const k = scalarLayout(map.key);
+      const v = scalarLayout(map.value);
+      return { shape: 'map', leaves: [k.leaf, v.leaf], cells: [k.cell, v.cell] };
+    }
+  }
+  const s = scalarLayout(c.kind as ScalarKind | 'digest' | 'timestamp');
+  return { shape: 'scalar', leaves: [s.leaf], cells: [s.cell] };
+}
+
+const STRING_VALUE: Classified = { kind: 'string', cell: '' };
+const KINDS_OF_BLOBS: Partial<Record<number, Classified>> = {};
+/** The column kind of a blob particle type (the cell is put from the bytes themselves). */
+function blobClass(type: number): Classified | undefined {
+  let c = KINDS_OF_BLOBS[type];
+  if (c === undefined) {
+    const kind = blobKind(type);
+    if (kind === undefined) return undefined;
+    KINDS_OF_BLOBS[type] = c = { kind, cell: '' };
+  }
+  return c;
+}
+const INT64_VALUE: Classified = { kind: 'int64', cell: 0n };
+const JSON_VALUE: Classified = { kind: 'json', cell: '' };
+const BY_KIND = new Map<Kind, Classified>();
+/** A typed value of `kind`, for placing it in its column (the cell is put from the bytes). */
+function classified(kind: Kind): Classified {
+  let c = BY_KIND.get(kind);
+  if (!c) BY_KIND.set(kind, (c = { kind, cell: '' }));
+  return c;
+}
+const DOUBLE_VALUE: Classified = { kind: 'double', cell: 0 };
+
 /**
- * The rows of one file not yet written, column by column: `data[c][r]` is row r's cell
- * of column c (null when it has none). Columns the set gains while rows are buffered
- * join with nulls for the rows before.
+ * The rows of one file not yet written, column by column (columns.ts: bytes, not one JS
+ * value per cell): `data[c]` holds column c's values for every row so far, or is
+ * undefined while the buffer has seen no value of it. Columns the set gains while rows
+ * are buffered join with nulls for the rows before.
  */
 export class RowBuffer {
-  readonly data: Array<Array<Cell | null>> = [];
+  data: Array<ColumnValues | undefined> = [];
   rows = 0;
-  /** Approximate bytes of the buffered cells. */
+  /** Bytes of the buffered values (levels, values, offsets; the arrays hold up to twice as much). */
   bytes = 0;
 
   constructor(readonly table: SetTable) {}
 
-  #put(c: Column, cell: Cell | null): void {
+  #column(c: Column): ColumnValues {
     let col = this.data[c.index];
     if (!col) {
-      col = this.data[c.index] = [];
+      const layout = columnLayout(c);
+      col = this.data[c.index] = new ColumnValues(layout.shape, layout.leaves);
     }
-    while (col.length < this.rows) col.push(null);
-    col.push(cell);
-    if (cell !== null) this.bytes += cellBytes(cell);
+    if (col.rows < this.rows) col.padTo(this.rows);
+    return col;
+  }
+
+  #put(c: Column, cell: Cell | null): void {
+    const col = this.#column(c);
+    if (cell === null) col.putNull();
+    else col.putCell(cell);
   }
 
   add(r: RawRecord): void {
-    const t = this.table;
-    const cols = t.columns;
-    // A copy: the record's digest is a view into the decoder's block, which it would keep alive.
-    this.#put(cols[0]!, Buffer.from(r.digest));
-    this.#put(cols[1]!, r.set);
-    this.#put(cols[2]!, BigInt(r.generation));
-    this.#put(cols[3]!, expiresMicros(r.voidTime));
-    this.#put(cols[4]!, r.lastUpdateTime === undefined ? null : r.lastUpdateTime / 1000n);
-    // The row's slots in the column arrays.
-    this.bytes += 8 * (5 + r.bins.length);
-    if (r.userKey) {
-      const k = classifyKey(r.userKey.type, r.userKey.bytes);
-      this.#put(t.keyColumn(k), k.cell);
-    }
-    for (const bin of r.bins) {
-      const v = classifyBin(bin.type, bin.value);
-      if (v === undefined) continue;
-      const c = t.binColumn(bin.name, v);
-      this.#put(c, cellFor(c, v));
-    }
+    const before = this.#held();
+    this.#metadata(r.digest, 0, r.set, r.generation, r.voidTime, r.lastUpdateTime);
+    if (r.userKey) this.#key(r.userKey.type, r.userKey.bytes);
+    for (const bin of r.bins) this.#bin(bin.name, bin.type, bin.value, 0, bin.value.length);
     this.rows++;
+    this.bytes += this.#held() - before;
   }
 
-  /** Every column of the table, padded with nulls to `rows` (columns this buffer never saw are all null). */
-  columnsOut(): Array<Array<Cell | null>> {
-    return this.table.columns.map((c) => {
-      const col = this.data[c.index] ?? [];
-      while (col.length < this.rows) col.push(null);
-      return col;
-    });
+  /** A scan record read in its reply frame (wire-record.ts): its values are copied from there. */
+  addWire(w: WireRecord): void {
+    const before = this.#held();
+    const data = w.data;
+    this.#metadata(data, w.digestAt, w.set, w.generation, w.voidTime, w.lastUpdateTime);
+    if (w.keyFrom >= 0) this.#key(w.keyType, data.subarray(w.keyFrom, w.keyTo));
+    for (let i = 0; i < w.bins; i++) this.#bin(w.names[i]!, w.types[i]!, data, w.valueFrom[i]!, w.valueTo[i]!);
+    this.rows++;
+    this.bytes += this.#held() - before;
   }
 
+  #metadata(digestIn: Buffer, digestAt: number, setName: string, generation: number, voidTime: number, lastUpdate: bigint | undefined): void {
+    const cols = this.table.columns;
+    // The digest is copied into the column's bytes (the record's is a view into a decoder's block).
+    const digest = this.#column(cols[0]!);
+    digest.scalar.putBytes(digestIn, 1, 0, digestAt, digestAt + 20);
+    digest.done();
+    const set = this.#column(cols[1]!);
+    set.scalar.putString(setName, 1, 0);
+    set.done();
+    const gen = this.#column(cols[2]!);
+    gen.scalar.putSafeInt64(generation, 1, 0);
+    gen.done();
+    const expires = this.#column(cols[3]!);
+    if (voidTime === 0) expires.putNull();
+    else {
+      // At most (2^32 + 2010's Unix seconds) * 10^6 < 2^53: exact as a double.
+      expires.scalar.putSafeInt64((voidTime + CITRUSLEAF_EPOCH_UNIX_S) * 1_000_000, 1, 0);
+      expires.done();
+    }
+    this.#put(cols[4]!, lastUpdate === undefined ? null : lastUpdate / 1000n);
+  }
+
+  #key(type: number, bytes: Buffer): void {
+    const k = classifyKey(type, bytes);
+    this.#put(this.table.keyColumn(k), k.cell);
+  }
+
+  /** One bin, its value at value[from, to): scalars straight into their column's bytes. */
+  #bin(name: string, type: number, value: Buffer, from: number, to: number): void {
+    const t = this.table;
+    switch (type) {
+      case ParticleType.STRING: {
+        const col = this.#column(t.binColumn(name, STRING_VALUE));
+        if (isUtf8At(value, from, to)) col.scalar.putBytes(value, 1, 0, from, to);
+        else col.scalar.putString(value.toString('utf8', from, to), 1, 0);
+        col.done();
+        return;
+      }
+      case ParticleType.INTEGER:
+      case ParticleType.FLOAT: {
+        if (to - from !== 8) classifyBin(type, value.subarray(from, to)); // throws the ValueError
+        const col = this.#column(t.binColumn(name, type === ParticleType.INTEGER ? INT64_VALUE : DOUBLE_VALUE));
+        col.scalar.putBigEndian8(value, 1, 0, from);
+        col.done();
+        return;
+      }
+      case ParticleType.LIST:
+      case ParticleType.MAP: {
+        // Typed lists and maps, and JSON text, from the msgpack bytes (msgpack-cells.ts); the rest below.
+        const map = type === ParticleType.MAP;
+        const kind = collectionKind(value, from, to, map);
+        if (kind === 'json') {
+          const col = this.#column(t.binColumn(name, JSON_VALUE));
+          if (putJson(col.scalar, value, from, to)) {
+            col.done();
+            return;
+          }
+        } else if (kind !== undefined) {
+          const col = this.#column(t.binColumn(name, classified(kind as Kind)));
+          putCollection(col.leaves, value, from, to, map);
+          col.done();
+          return;
+        }
+        break;
+      }
+      default: {
+        const blob = blobClass(type);
+        if (blob) {
+          const col = this.#column(t.binColumn(name, blob));
+          col.scalar.putBytes(value, 1, 0, from, to);
+          col.done();
+          return;
+        }
+      }
+    }
+    const v = classifyBin(type, from === 0 && to === value.length ? value : value.subarray(from, to));
+    if (v === undefined) return;
+    const c = t.binColumn(name, v);
+    this.#put(c, cellFor(c, v));
+  }
+
+  #held(): number {
+    let n = 0;
+    for (const col of this.data) if (col) n += col.bytes;
+    return n;
+  }
+
+  /** Column `index` with every row (all nulls for a column this buffer has no value of). */
+  column(c: Column): ColumnValues {
+    return this.#column(c);
+  }
+
+  /** A reader of column c's cells, row after row. */
+  reader(c: Column): ColumnReader {
+    return new ColumnReader(this.#column(c), columnLayout(c).cells);
+  }
+
+  /** Bytes the column arrays hold, used or not. */
+  get capacity(): number {
+    let n = 0;
+    for (const col of this.data) if (col) n += col.capacity;
+    return n;
+  }
+
+  /** Empties the buffer; its arrays stay for the next rows (no reallocation, no garbage). */
   clear(): void {
-    this.data.length = 0;
+    for (const col of this.data) col?.reset();
+    this.rows = 0;
+    this.bytes = 0;
+  }
+
+  /** Empties the buffer and drops its arrays. */
+  release(): void {
+    this.data = [];
     this.rows = 0;
     this.bytes = 0;
   }

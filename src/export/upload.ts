@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { ObjectStore } from '../storage/types.js';
 
-/** Bytes of one file queued between the format writer and the store. */
-const QUEUE_BYTES = 4 * 1024 * 1024;
+/** Bytes of one file queued between the format writer and the store (plus the chunk being put). */
+const QUEUE_BYTES = 1024 * 1024;
 
 export class Upload {
   size = 0;

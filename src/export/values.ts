@@ -13,7 +13,9 @@
  *
  * Cells: int64 → bigint, double → number, string / geojson / json → string, boolean,
  * binary kinds → Buffer, list → array of element cells (null allowed), map → array of
- * [key, value] pairs in the server's order.
+ * [key, value] pairs in the server's order. The export's buffers put the common cases
+ * (scalars, typed lists and maps, JSON text) straight from the particle bytes
+ * (table.ts, msgpack-cells.ts), with the same results as these functions.
  */
 import { ParticleType } from '../aerospike/types.js';
 import { CdtList, CdtMap, GeoJsonValue, MsgExt, MsgpackError, unpack, type MsgValue } from '../aerospike/wire/msgpack.js';
@@ -65,6 +67,11 @@ const BLOB_KINDS: Record<number, ScalarKind> = {
   [ParticleType.PHP_BLOB]: 'php_blob',
   [ParticleType.ERLANG_BLOB]: 'erlang_blob',
 };
+
+/** The column kind of a blob-like particle type (BLOB, HLL, VECTOR, the language blobs), else undefined. */
+export function blobKind(type: number): ScalarKind | undefined {
+  return BLOB_KINDS[type];
+}
 
 export class ValueError extends Error {
   constructor(message: string) {
@@ -225,7 +232,8 @@ export function jsonText(v: MsgValue, raw?: Buffer): string {
   return out.join('');
 }
 
-function doubleText(n: number): string {
+/** A double as JSON text: always with a fraction or an exponent; NaN and the infinities as strings. */
+export function doubleText(n: number): string {
   if (Number.isNaN(n)) return '"NaN"';
   if (n === Infinity) return '"Infinity"';
   if (n === -Infinity) return '"-Infinity"';
@@ -272,7 +280,8 @@ function writeJson(v: MsgValue, out: string[]): void {
 }
 
 /**
- * Approximate bytes a cell takes in memory while buffered (for the memory bound): its
+ * Approximate bytes a cell takes in memory as a JS value (the export buffers bytes, not
+ * cells, since columns.ts; this is what a cell would cost held as one): its
  * data plus V8's object overhead (a Buffer is a ~100-byte object of its own, a bigint
  * about 40 bytes, a boxed double 16, a string's header 16 bytes and up to 2 bytes per character).
  */

@@ -13,6 +13,7 @@
  * marker. A crash can leave files behind, never a _SUCCESS.
  */
 import { setMaxListeners } from 'node:events';
+import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import pkg from '../../package.json' with { type: 'json' };
 import { Cluster, parseHosts, type ClusterOptions } from '../aerospike/cluster.js';
@@ -365,6 +366,8 @@ async function exportCluster(cluster: Cluster, namespace: string, opts: ExportOp
         ...(opts.bins && opts.bins.length > 0 ? { bins: opts.bins } : {}),
         ...(lastUpdate ? { lastUpdate: true } : {}),
         partitions: partitions.map((id) => ({ id })),
+        // Reply frames as they came (ScanBatches): the sink copies values from there into its column buffers.
+        batches: true,
         ...(filter ? { filter } : {}),
         ...(perGroupRate !== undefined ? { recordsPerSecond: perGroupRate } : {}),
       }),
@@ -412,14 +415,18 @@ async function exportFile(link: ChainLink, entry: DataFileEntry, filter: ChainFi
   const sets = opts?.sets && opts.sets.length > 0 ? new Set(opts.sets) : undefined;
   const bins = opts?.bins && opts.bins.length > 0 ? new Set(opts.bins) : undefined;
   const records = readDataFile({ store: link.store, prefix: link.prefix, entry, compress: link.manifest.compression, signal: ctx.signal, ...(link.crypto ? { crypto: link.crypto } : {}) });
-  for await (const r of records as AsyncIterable<RawRecord>) {
-    ctx.read.records++;
-    if (filter && !filter.keep(r.digest, 0, 0, 0)) continue;
-    if (sets && !sets.has(r.set)) continue;
-    const wanted = selectBins(r, bins);
-    if (!wanted) continue;
-    if (!sink.write(wanted)) await waitDrain(sink, ctx.signal);
-  }
+  // A Writable, not `for await`: no promise and iterator result per record.
+  const forward = new Writable({
+    objectMode: true,
+    highWaterMark: 16,
+    write(r: RawRecord, _encoding, callback) {
+      ctx.read.records++;
+      const wanted = (filter && !filter.keep(r.digest, 0, 0, 0)) || (sets && !sets.has(r.set)) ? undefined : selectBins(r, bins);
+      if (!wanted || sink.write(wanted)) return callback();
+      waitDrain(sink, ctx.signal).then(() => callback(), callback);
+    },
+  });
+  await pipeline(records, forward);
   ctx.read.bytes += entry.size;
 }
 

@@ -393,3 +393,54 @@ describe('export refuses bad input with one clear error and no _SUCCESS', () => 
     await expect(runExport({ source: { from: tmp }, to: join(tmp, 'x'), format: 'avro', codec: 'snappy' })).rejects.toMatchObject({ kind: 'usage' });
   });
 });
+
+describe('export of bigger column chunks, and of a bin list', () => {
+  const big = uniqueSetName('xb');
+  const n = 12_000;
+  const text = (i: number) => `${i % 7 === 0 ? 'ünïcode ' : ''}${'lorem ipsum dolor sit amet '.repeat(4)}${i}`;
+
+  beforeAll(async () => {
+    sets.push(big);
+    const records: RawRecord[] = [];
+    for (let i = 0; i < n; i++) records.push(record('test', big, i, { s: text(i), i: BigInt(i) - 6000n, w: `word${i % 13}`, ...(i % 2 === 0 ? { f: new Float(i / 4) } : {}) }));
+    await writeRaw(wire, records);
+  }, 120_000);
+
+  it('pages of a column chunk (over 1 MiB of values) and dictionaries hold every value', async () => {
+    const dir = join(tmp, 'big-chunks');
+    const summary = await fromCluster(dir, { sets: [big], parallel: 1, rowGroupBytes: 64 * 1024 * 1024, bufferBytes: 64 * 1024 * 1024 });
+    expect(summary.records).toBe(n);
+    const rows = await query(`SELECT i, s, w, f FROM ${table(dir)} ORDER BY i`);
+    expect(rows.length).toBe(n);
+    for (const [k, r] of rows.entries()) {
+      const i = k;
+      expect(r.i).toBe(BigInt(i) - 6000n);
+      expect(r.s).toBe(text(i));
+      expect(r.w).toBe(`word${i % 13}`);
+      expect(r.f).toBe(i % 2 === 0 ? i / 4 : null);
+    }
+    // One row group, whose string chunk (over 1 MiB of values: several pages) DuckDB reads back whole; the word column is dictionary-encoded.
+    const meta = await query(`SELECT path_in_schema AS p, row_group_id AS g, encodings AS e, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata('${dir}/**/*.parquet')`);
+    expect(new Set(meta.map((m) => m.g))).toEqual(new Set([0n]));
+    expect(String(meta.find((m) => m.p === 'w')!.e)).toContain('RLE_DICTIONARY');
+    expect(meta.find((m) => m.p === 'i')!.lo).toBe('-6000');
+    expect(meta.find((m) => m.p === 'i')!.hi).toBe(String(n - 1 - 6000));
+    const chunks = await query(`SELECT count(*) AS n FROM parquet_metadata('${dir}/**/*.parquet') WHERE path_in_schema = 's'`);
+    expect(Number(chunks[0]!.n)).toBe(1);
+    const sizes = await query(`SELECT total_uncompressed_size AS u FROM parquet_metadata('${dir}/**/*.parquet') WHERE path_in_schema = 's'`);
+    expect(Number(sizes[0]!.u)).toBeGreaterThan(1024 * 1024);
+  }, 120_000);
+
+  it('with a bin list, only those bins and the last-update time', async () => {
+    const dir = join(tmp, 'bin-list');
+    await fromCluster(dir, { sets: [big], bins: ['w', 'i'] });
+    const columns = (await query(`DESCRIBE SELECT * FROM ${table(dir)}`)).map((c) => c.column_name as string);
+    expect(columns).toContain('w');
+    expect(columns).toContain('i');
+    expect(columns).not.toContain('s');
+    const [row] = await query(`SELECT count(*) AS n, count(_last_update) AS lu, min(i) AS lo FROM ${table(dir)}`);
+    expect(Number(row!.n)).toBe(n);
+    expect(Number(row!.lu)).toBe(n);
+    expect(row!.lo).toBe(-6000n);
+  }, 120_000);
+});
