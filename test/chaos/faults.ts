@@ -77,6 +77,13 @@ async function toxicWindow(ctx: FaultContext, proxies: { addToxic(s: ToxicSpec):
   return `${spec.type} ${JSON.stringify(spec.attributes)} ${spec.stream ?? 'downstream'} on ${proxies.map((p) => p.name).join(',')} from ${delay} ms for ${length} ms`;
 }
 
+/** A cut of the connections: a close after some bytes (`limit_data`) or a TCP reset after a delay (`reset_peer`), even odds. */
+function connectionCut(ctx: FaultContext, stream: 'upstream' | 'downstream', bytes: [number, number], maxResetMs: number): ToxicSpec {
+  return ctx.rng.chance(0.5)
+    ? { type: 'limit_data', stream, attributes: { bytes: ctx.rng.int(...bytes) } }
+    : { type: 'reset_peer', stream, attributes: { timeout: ctx.rng.int(0, maxResetMs) } };
+}
+
 function someNode(ctx: FaultContext, cluster: ProxiedCluster): number {
   return ctx.rng.int(0, cluster.server.nodes.length - 1);
 }
@@ -144,9 +151,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     shape: () => ({ records: 3000 }),
     during(ctx) {
       const node = someNode(ctx, ctx.env.source);
-      const spec: ToxicSpec = ctx.rng.chance(0.5)
-        ? { type: 'limit_data', attributes: { bytes: ctx.rng.int(100, 200_000) } }
-        : { type: 'reset_peer', attributes: { timeout: ctx.rng.int(0, 200) } };
+      const spec: ToxicSpec = connectionCut(ctx, 'downstream', [100, 200_000], 200);
       return toxicWindow(ctx, [ctx.env.source.proxies[node]!], spec, [0, 200], [50, 1000]);
     },
   },
@@ -199,9 +204,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     stores: ['s3'],
     shape: () => ({ records: 800, blobBytes: 8 * 1024, backupArgs: ['--parallel', '1', '--compress', 'none'] }),
     during(ctx) {
-      const spec: ToxicSpec = ctx.rng.chance(0.5)
-        ? { type: 'limit_data', stream: 'upstream', attributes: { bytes: ctx.rng.int(10_000, 3_000_000) } }
-        : { type: 'reset_peer', stream: 'upstream', attributes: { timeout: ctx.rng.int(0, 500) } };
+      const spec: ToxicSpec = connectionCut(ctx, 'upstream', [10_000, 3_000_000], 500);
       return toxicWindow(ctx, [ctx.env.s3.proxy], spec, [0, 300], [100, 1500]);
     },
   },
@@ -211,9 +214,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     stores: ['gcs'],
     shape: () => ({ records: 600, blobBytes: 4 * 1024, backupArgs: ['--parallel', '2', '--compress', 'none'] }),
     during(ctx) {
-      const spec: ToxicSpec = ctx.rng.chance(0.5)
-        ? { type: 'limit_data', stream: 'upstream', attributes: { bytes: ctx.rng.int(10_000, 2_000_000) } }
-        : { type: 'reset_peer', stream: 'upstream', attributes: { timeout: ctx.rng.int(0, 300) } };
+      const spec: ToxicSpec = connectionCut(ctx, 'upstream', [10_000, 2_000_000], 300);
       return toxicWindow(ctx, [ctx.env.gcs.proxy], spec, [0, 300], [100, 1500]);
     },
   },
@@ -236,9 +237,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     shape: () => ({ records: 3000 }),
     during(ctx) {
       const node = someNode(ctx, ctx.env.target);
-      const spec: ToxicSpec = ctx.rng.chance(0.5)
-        ? { type: 'limit_data', stream: 'upstream', attributes: { bytes: ctx.rng.int(100, 100_000) } }
-        : { type: 'reset_peer', stream: 'upstream', attributes: { timeout: ctx.rng.int(0, 200) } };
+      const spec: ToxicSpec = connectionCut(ctx, 'upstream', [100, 100_000], 200);
       return toxicWindow(ctx, [ctx.env.target.proxies[node]!], spec, [0, 150], [50, 800]);
     },
   },
