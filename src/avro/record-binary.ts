@@ -732,6 +732,9 @@ export function readUint32(rd: AvroReader, what: string): number {
   return longLo;
 }
 
+/** Bins a record can have: the wire message's operation count is 16 bits. */
+const MAX_RECORD_BINS = 0xffff;
+
 /** Reads one record at rd.pos and moves rd.pos past it. */
 export function readRecord(rd: AvroReader): RawRecord {
   const namespace = readCachedString(rd, 0);
@@ -750,6 +753,9 @@ export function readRecord(rd: AvroReader): RawRecord {
   }
   const bins: RawBin[] = [];
   for (let n = readArrayCount(rd); n !== 0; n = readArrayCount(rd)) {
+    // A record's bins travel as the wire's operations, at most 65535 of them: a block
+    // claiming more is corrupt, and is not decoded into a bin object per byte.
+    if (bins.length + n > MAX_RECORD_BINS) throw new RecordCodecError(`a record of more than ${MAX_RECORD_BINS} bins (the wire protocol carries at most ${MAX_RECORD_BINS})`);
     for (let i = 0; i < n; i++) bins.push(readBin(rd, bins.length));
   }
   const r: RawRecord = { namespace, set, digest, generation, voidTime, bins };

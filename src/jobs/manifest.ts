@@ -26,7 +26,7 @@ import { RECORD_SCHEMA_VERSION } from '../avro/schemas.js';
 import { AerobakError } from '../errors.js';
 import { openBuffer, sealBuffer, type FileCrypto } from '../crypto/backup-keys.js';
 import { objectName } from '../storage/keys.js';
-import { firstKey, readAll } from '../storage/small-objects.js';
+import { ObjectTooLargeError, firstKey, readAll } from '../storage/small-objects.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { DigestListEntry } from '../catalog/digest-list.js';
 import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type PartitionSet } from './data-files.js';
@@ -34,6 +34,12 @@ import { objectKey, partitionSetIds, type Compression, type DataFileEntry, type 
 export type { BackupMetadata } from '../avro/metadata-codec.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+/**
+ * The most bytes a manifest is read to (256 MiB: a file entry is well under 32 KiB even
+ * with every partition listed, so about 8,000 files of the worst kind, or a million of the
+ * usual): a bigger object is not a manifest, and is not read whole to find that out.
+ */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 /** Where the shards of a sharded run keep their attempts: shards/<index>/<attempt>/. */
 export const SHARDS_DIRECTORY = 'shards';
 export const METADATA_FILE = 'metadata.avro';
@@ -503,7 +509,13 @@ export async function readManifest(store: ObjectStore, prefix: string, onBytes?:
     const stored = (await firstKey(store, p === '' ? '' : `${p}/`)) !== undefined;
     throw stored ? new IncompleteBackupError(location) : new BackupNotFoundError(location);
   }
-  const raw = await readAll(stream);
+  let raw: Buffer;
+  try {
+    raw = await readAll(stream, MAX_MANIFEST_BYTES);
+  } catch (error) {
+    if (error instanceof ObjectTooLargeError) throw new CorruptManifestError(location, `${name} is larger than ${MAX_MANIFEST_BYTES} bytes, more than any manifest`, { cause: error });
+    throw error;
+  }
   onBytes?.(raw);
   const text = raw.toString('utf8');
   let value: unknown;
@@ -558,9 +570,15 @@ export async function readMetadata(store: ObjectStore, prefix: string, entry: Me
     if ((error as { code?: unknown }).code === 'NOT_FOUND') throw new MetadataFileError('METADATA_MISSING', entry.name, `metadata file ${where} is missing`, { cause: error });
     throw error;
   }
-  const bytes = await readAll(stream);
   const corrupt = (detail: string, cause?: unknown): MetadataFileError =>
     new MetadataFileError('METADATA_CORRUPT', entry.name, `metadata file ${where} ${detail}`, cause === undefined ? undefined : { cause });
+  let bytes: Buffer;
+  try {
+    bytes = await readAll(stream, entry.size);
+  } catch (error) {
+    if (error instanceof ObjectTooLargeError) throw corrupt(`is more than the ${entry.size} bytes the manifest says`, error);
+    throw error;
+  }
   if (bytes.length !== entry.size) throw corrupt(`is ${bytes.length} bytes but the manifest says ${entry.size}`);
   const digest = sha256(bytes);
   if (digest !== entry.sha256) throw corrupt(`has SHA-256 ${digest} but the manifest says ${entry.sha256}`);

@@ -20,7 +20,7 @@ import { AvroReader, readRecord } from '../../src/avro/record-binary.js';
 import { RECORD_CODEC } from '../../src/avro/record-codec.js';
 import { readRecordRow, type RowsReader } from '../../src/avro/record-rows.js';
 import { ValueError, classifyBin, classifyKey } from '../../src/export/values.js';
-import { MetadataFileError, readMetadata } from '../../src/jobs/manifest.js';
+import { CorruptManifestError, MAX_MANIFEST_BYTES, MetadataFileError, readManifest, readMetadata } from '../../src/jobs/manifest.js';
 import { ParticleType } from '../../src/aerospike/types.js';
 import { openStore } from '../../src/storage/index.js';
 import { framedContainer } from './avro-samples.js';
@@ -101,6 +101,19 @@ describe('fuzz regressions: the Avro container', () => {
 });
 
 describe('fuzz regressions: record bodies', () => {
+  /** A record with `bins` bins of a 1-byte name and a null value (2 bytes each), claimed in one array block. */
+  const manyBins = (bins: number): Buffer =>
+    Buffer.concat([Buffer.from([0, 0]), Buffer.alloc(20), Buffer.from([0, 0, 0, 0]), avroLong(BigInt(bins)), Buffer.alloc(bins * 3, 0), Buffer.from([0])]);
+
+  // Found by the fuzzing round (issue notes): readRecord took any bin count, about 60 bytes of
+  // heap per byte of a pathological block (a bin object for every two bytes).
+  it('readRecord refuses a record of more than 65535 bins before reading them', () => {
+    const bytes = manyBins(1_000_000);
+    const m0 = memory();
+    expect(() => readRecord(new AvroReader(bytes, 0, bytes.length))).toThrow(/more than 65535 bins/);
+    expect(memory() - m0).toBeLessThan(16 * 1024 * 1024);
+  });
+
   /** A record with one GeoJSON bin of `cells` 1-byte cells (and no JSON). */
   const geoRecord = (cells: number): Buffer =>
     Buffer.concat([Buffer.from([0, 0]), Buffer.alloc(20), Buffer.from([0, 0, 0, 0]), avroLong(1n), Buffer.from([0, 14, 0]), avroLong(BigInt(cells)), Buffer.alloc(cells, 2), Buffer.from([0, 0, 0])]);
@@ -118,6 +131,44 @@ describe('fuzz regressions: record bodies', () => {
     // 65535 cells still read.
     const max = geoRecord(0xffff);
     expect(readRecord(new AvroReader(max, 0, max.length)).bins[0]!.value.readUInt16BE(1)).toBe(0xffff);
+  });
+});
+
+describe('fuzz regressions: small objects are not read past what they can be', () => {
+  // Found by the fuzzing round (issue notes): readManifest and readMetadata read the whole
+  // object before looking at its size, so a wrong object (a data file renamed, a hostile
+  // store) was held in memory whole.
+  /** A stream of `total` bytes in 1 MiB chunks, counting what was pulled from it. */
+  const endless = (total: number) => {
+    const seen = { bytes: 0 };
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const stream = Readable.from(
+      (function* () {
+        for (let sent = 0; sent < total; sent += chunk.length) {
+          seen.bytes += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+    return { stream, seen };
+  };
+
+  it('readMetadata stops at the size the manifest gives and fails with METADATA_CORRUPT', async () => {
+    const { stream, seen } = endless(64 * 1024 * 1024);
+    const store = { location: 'mem://x/', read: async () => stream } as unknown as Parameters<typeof readMetadata>[0];
+    const error = await readMetadata(store, 'bk', { name: 'metadata.avro', size: 1000, sha256: '0'.repeat(64), indexes: 0, udfs: 0 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'METADATA_CORRUPT' });
+    expect((error as Error).message).toMatch(/metadata\.avro is more than the 1000 bytes the manifest says/);
+    expect(seen.bytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+  });
+
+  it('readManifest refuses an object over MAX_MANIFEST_BYTES without reading it whole', async () => {
+    const { stream, seen } = endless(MAX_MANIFEST_BYTES + 64 * 1024 * 1024);
+    const store = { location: 'mem://x/', read: async () => stream } as unknown as Parameters<typeof readManifest>[0];
+    const error = await readManifest(store, 'bk').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptManifestError);
+    expect((error as Error).message).toMatch(/manifest\.json is larger than 268435456 bytes/);
+    expect(seen.bytes).toBeLessThanOrEqual(MAX_MANIFEST_BYTES + 2 * 1024 * 1024);
   });
 });
 
