@@ -43,6 +43,8 @@ export class NodeScan {
   private fetching = false;
   private ended = false;
   private readonly unavailable: number[] = [];
+  /** A malformed message found after some records of a batch: raised by the next readBatch. */
+  private malformed: Error | undefined;
   private readonly decoder = new RecordDecoder();
   /** Size on the wire of the record `read()` returned last. */
   lastRecordBytes = 0;
@@ -129,6 +131,12 @@ export class NodeScan {
    * first, exactly as `read()` would deliver them one by one.
    */
   readBatch(max: number): ScanBatch | undefined {
+    if (this.malformed) {
+      // The records before the malformed message went out in the last batch; now the failure.
+      const err = this.malformed;
+      this.malformed = undefined;
+      return this.fail(err);
+    }
     try {
       return this.nextBatch(max);
     } catch (err) {
@@ -148,17 +156,26 @@ export class NodeScan {
       let count = 0;
       let bytes = 0;
       while (at < body.length && count < max) {
-        if (body.length - at < MSG_HEADER_SIZE) throw new ProtocolError('truncated message in a scan reply');
-        const info3 = body[at + 3]!;
-        const rc = body[at + 5]!;
-        if (info3 & Info3.LAST || (rc !== ResultCode.OK && !(info3 & Info3.PARTITION_DONE))) break;
-        if (info3 & Info3.PARTITION_DONE) {
-          if (rc !== ResultCode.OK) this.unavailable.push(body.readUInt32BE(at + 6));
-          at = skipMessage(body, at);
-          continue;
+        let end: number;
+        try {
+          if (body.length - at < MSG_HEADER_SIZE) throw new ProtocolError('truncated message in a scan reply');
+          const info3 = body[at + 3]!;
+          const rc = body[at + 5]!;
+          if (info3 & Info3.LAST || (rc !== ResultCode.OK && !(info3 & Info3.PARTITION_DONE))) break;
+          if (info3 & Info3.PARTITION_DONE) {
+            if (rc !== ResultCode.OK) this.unavailable.push(body.readUInt32BE(at + 6));
+            at = skipMessage(body, at);
+            continue;
+          }
+          if (count === this.batchOffsets.length) this.growBatch();
+          end = this.walkRecord(body, at, count);
+        } catch (err) {
+          // A malformed message fails the scan, but the records before it are delivered
+          // first (as read() delivers them), the failure on the next call.
+          if (count === 0) throw err;
+          this.malformed = err as Error;
+          break;
         }
-        if (count === this.batchOffsets.length) this.growBatch();
-        const end = this.walkRecord(body, at, count);
         this.batchOffsets[count++] = at;
         bytes += end - at;
         at = end;
