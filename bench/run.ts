@@ -99,9 +99,17 @@ function anchorPlan(): { runnable: Set<CaseName>; skipped: string | undefined; t
       else missing.push(`${label}: no asrestore (${restoreVar})`);
     } else missing.push(`${label} (${backupVar}, ${restoreVar}, or on PATH)`);
   }
-  if (runnable.size > 0) {
-    runnable.add('anchor-aerobak-backup-none').add('anchor-aerobak-backup-zstd');
-    if ([...runnable].some((c) => c.endsWith('-restore'))) runnable.add('anchor-aerobak-restore');
+  // aerobak's own whole-process cases are the anchors' yardstick; they also run alone when
+  // AEROBAK_BENCH_CASES names them (whole-process figures of aerobak without the other tools).
+  const named = new Set((process.env.AEROBAK_BENCH_CASES ?? '').split(',').map((s) => s.trim()));
+  const anyBackup = runnable.size > 0;
+  const anyRestore = [...runnable].some((c) => c.endsWith('-restore'));
+  for (const [c, withTools] of [
+    ['anchor-aerobak-backup-none', anyBackup],
+    ['anchor-aerobak-backup-zstd', anyBackup],
+    ['anchor-aerobak-restore', anyRestore],
+  ] as const) {
+    if (withTools || named.has(c)) runnable.add(c);
   }
   const skipped =
     missing.length === 0 ? undefined : runnable.size === 0 ? `anchor cases skipped: not found: ${missing.join('; ')}` : `some anchor cases skipped: not found: ${missing.join('; ')}`;

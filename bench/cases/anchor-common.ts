@@ -54,7 +54,9 @@ function onPath(name: string): string | undefined {
 /** True when `--version` of the executable says it is the Go tool (aerospike-backup-cli). */
 function isGoTool(path: string): boolean {
   const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  return /backup[- ]cli|backup-go|\bgo\d|golang|\bGo\b/i.test(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  // aerospike-backup-cli 1.0 prints `version: v1.0.0 (<commit>) <build time>`; the C tool
+  // `Aerospike Backup Utility` and `Version 4.x.y`.
+  return /backup[- ]cli|backup-go|\bgo\d|golang|\bGo\b|^version: v\d/im.test(`${r.stdout ?? ''}${r.stderr ?? ''}`);
 }
 
 /** The anchor tools this machine has (see the header). */
@@ -189,8 +191,9 @@ export function anchorCommand(tool: AnchorTool, kind: AnchorKind, p: CaseParams,
   const slot = tools[tool];
   if (kind === 'restore') {
     if (!slot.restore) throw new Error(`no ${tool === 'c' ? 'C' : 'Go'} asrestore`);
-    // asrestore: -n SRC,DST maps the namespace; -r replaces whole records (as aerobak --mode replace).
-    return { command: slot.restore, args: ['-h', host, '-p', port, '-n', `${p.namespace},${p.targetNamespace}`, '-d', dir, '-r', '--parallel', String(parallel)] };
+    // asrestore: -n SRC,DST maps the namespace; -r replaces whole records and -g skips the
+    // generation check (both tools), as aerobak --mode replace does.
+    return { command: slot.restore, args: ['-h', host, '-p', port, '-n', `${p.namespace},${p.targetNamespace}`, '-d', dir, '-r', '-g', '--parallel', String(parallel)] };
   }
   if (!slot.backup) throw new Error(`no ${tool === 'c' ? 'C' : 'Go'} asbackup`);
   const args = ['-h', host, '-p', port, '-n', p.namespace, '-s', p.set, '-d', dir, '--parallel', String(parallel)];
