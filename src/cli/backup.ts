@@ -71,7 +71,7 @@ const performanceOptions: readonly OptionSpec[] = [
     name: 'compress-level',
     type: 'string',
     value: 'N',
-    defaultText: 'gzip 6, zstd 3',
+    defaultText: 'gzip 6, zstd 1',
     description: 'gzip 0-9 or zstd 1-22: low is fast, high is small (zstd 20-22 take ~700 MiB of memory per --parallel scan)',
   },
   {

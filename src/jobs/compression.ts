@@ -3,7 +3,7 @@
  * need of it (file extension, levels, streams, worst-case size and flush).
  *
  *   gzip  `.avro.gz`   node:zlib gzip, levels 0-9 (default 6); `gzip -t` checks a file
- *   zstd  `.avro.zst`  node:zlib zstd, levels 1-22 (default 3, as asbackup), one frame
+ *   zstd  `.avro.zst`  node:zlib zstd, levels 1-22 (default 1: see ZSTD_LEVELS), one frame
  *                      with its XXH64 content checksum, so `zstd -t` checks a file
  *   none  `.avro`      stored as it is
  *
@@ -30,9 +30,9 @@ export const COMPRESSIONS: readonly Compression[] = ['gzip', 'zstd', 'none'];
 
 /**
  * What a backup uses unless told otherwise, chosen from `npm run bench:compression`
- * (docs/performance.md, "Compression"): zstd level 3 stores the smallest files of the
- * candidates, with about a third less CPU than gzip level 6 and a faster backup, and is
- * what Aerospike's Go backup tools default to. Where zstd streams are missing (Node.js
+ * (docs/performance.md, "Compression"): zstd stores smaller files than gzip with far less
+ * CPU and a faster backup, and is what Aerospike's Go backup tools default to; its level
+ * (ZSTD_LEVELS) was re-tuned against a real server. Where zstd streams are missing (Node.js
  * before 22.15, which aerobak refuses anyway) gzip is the fallback.
  */
 export const DEFAULT_COMPRESSION: Compression = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function' ? 'zstd' : 'gzip';
@@ -135,7 +135,15 @@ export function zstdAvailable(): boolean {
   return zlibZstd() !== undefined;
 }
 
-const ZSTD_LEVELS: LevelRange = { min: 1, max: 22, default: 3 };
+/**
+ * zstd levels; the default is 1. Against a real Aerospike 8.1 server on the 2-core dev box
+ * (docs/performance.md, "Anchors"), 2M records: level 3 took 9.0-9.3 s and 12.7-13.3 s of
+ * CPU, level 2 6.6-7.0 s, level 1 5.0-6.1 s and 6.4-7.4 s of CPU (none 4.5-4.8 s), for files
+ * 4.8 % larger than level 3's (368 MB against 351; Aerospike's asbackup -z zstd, level 3 of
+ * its text format: 403 MB). On a box where the tool shares the cores with the server, the
+ * backup window is what the level costs; `--compress-level 3` (or more) buys the bytes back.
+ */
+const ZSTD_LEVELS: LevelRange = { min: 1, max: 22, default: 1 };
 
 const ZSTD: Codec = {
   name: 'zstd',

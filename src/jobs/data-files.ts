@@ -332,7 +332,7 @@ export interface DataFileSinkOptions {
   /** Names the series: files are `<baseName>_<seq>.avro[.gz|.zst]`, e.g. baseName `<namespace>_<group>`. */
   baseName: string;
   compress: Compression;
-  /** A level of the codec (gzip 0-9, zstd 1-22); its default (gzip 6, zstd 3) when absent. None takes no level. */
+  /** A level of the codec (gzip 0-9, zstd 1-22); its default (gzip 6, zstd 1) when absent. None takes no level. */
   compressLevel?: number;
   /** Stored bytes a file may reach (DEFAULT_MAX_FILE_BYTES when absent); see DataFileSink. */
   maxFileBytes?: number;

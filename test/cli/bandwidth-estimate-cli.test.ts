@@ -123,7 +123,7 @@ describe('backup --estimate', () => {
     const to = join(tmp, 'never-written');
     const r = await inProcess(['backup', '-h', cluster.hosts, '-n', 'test', '-s', set, '--estimate', '--to', to]);
     expect(r.code, r.stderr).toBe(ExitCode.OK);
-    expect(r.stdout).toMatch(/^estimate for a backup of namespace test \(sets .*\), partitions 0-4095, zstd level 3 \(nothing was written\):/);
+    expect(r.stdout).toMatch(/^estimate for a backup of namespace test \(sets .*\), partitions 0-4095, zstd level 1 \(nothing was written\):/);
     expect(r.stdout).toMatch(/ records +[\d,]+ \(the cluster counts 1,500 objects/);
     expect(r.stdout).toMatch(/ stored +[\d.]+ (KiB|MiB)/);
     expect(r.stdout).toMatch(/ duration +about /);
