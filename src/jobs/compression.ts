@@ -139,7 +139,7 @@ export function zstdAvailable(): boolean {
  * zstd levels; the default is 1. Against a real Aerospike 8.1 server on the 2-core dev box
  * (docs/performance.md, "Anchors"), 2M records: level 3 took 9.0-9.3 s and 12.7-13.3 s of
  * CPU, level 2 6.6-7.0 s, level 1 5.0-6.1 s and 6.4-7.4 s of CPU (none 4.5-4.8 s), for files
- * 4.8 % larger than level 3's (368 MB against 351; Aerospike's asbackup -z zstd, level 3 of
+ * 4.9 % larger than level 3's (386 MB against 368; Aerospike's asbackup -z zstd, level 3 of
  * its text format: 403 MB). On a box where the tool shares the cores with the server, the
  * backup window is what the level costs; `--compress-level 3` (or more) buys the bytes back.
  */
