@@ -10,7 +10,7 @@
 import { CITRUSLEAF_EPOCH_UNIX_S, ParticleType, type RawRecord } from '../../src/aerospike/types.js';
 import { computeDigest, keyFromValue } from '../../src/aerospike/wire/digest.js';
 import { encodeParticle, type EncodableValue } from '../../src/aerospike/wire/values.js';
-import { loadGoldenSummary } from '../support/captures.js';
+import { goldenRecords } from '../support/captures.js';
 
 /** A small seeded PRNG (mulberry32): the same seed, the same cycle. */
 export class Rng {
@@ -46,24 +46,8 @@ export class Rng {
 
 const clNow = () => Math.floor(Date.now() / 1000) - CITRUSLEAF_EPOCH_UNIX_S;
 
-function golden(namespace: string, set: string): RawRecord[] {
-  return loadGoldenSummary().records.map((g) => {
-    const key = g.user_key === null ? keyFromValue(g.label) : { type: g.user_key.type, bytes: Buffer.from(g.user_key.hex, 'hex') };
-    const r: RawRecord = {
-      namespace,
-      set,
-      digest: computeDigest(set, key),
-      generation: g.generation,
-      voidTime: 0,
-      bins: g.bins.map((b) => ({ name: b.name, type: b.particle_type, value: Buffer.from(b.value_hex, 'hex') })),
-    };
-    if (g.user_key !== null) r.userKey = key;
-    return r;
-  });
-}
-
 export function cycleRecords(rng: Rng, namespace: string, set: string, count: number, blobBytes = 0): RawRecord[] {
-  const out = golden(namespace, set);
+  const out = goldenRecords(namespace, set);
   const dayLater = clNow() + 86_400;
   for (let i = 0; i < count; i++) {
     const keyKind = rng.int(0, 2);

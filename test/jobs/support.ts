@@ -22,8 +22,11 @@ import { codecOf } from '../../src/jobs/compression.js';
 import { DataFileSink } from '../../src/jobs/data-files.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, readManifest, writeManifest, writeMetadata, type BackupMetadata } from '../../src/jobs/manifest.js';
 import { openStore } from '../../src/storage/index.js';
-import { loadGoldenSummary } from '../support/captures.js';
+import { goldenRecords } from '../support/captures.js';
 import type { TestCluster } from '../support/aerospike.js';
+
+// The golden records live with the captures (no vitest there, so the chaos run can use them too).
+export { goldenRecords };
 
 export async function connectWire(cluster: TestCluster): Promise<Cluster> {
   return Cluster.connect({ hosts: cluster.hosts });
@@ -95,30 +98,6 @@ export function expectSameRecords(original: Map<string, RawRecord>, restored: Ma
     if (o.voidTime === 0) expect(r.voidTime, `void time of ${digest}`).toBe(0);
     else expect([0, 1], `void time of ${digest}: ${o.voidTime} restored as ${r.voidTime}`).toContain(r.voidTime - o.voidTime);
   }
-}
-
-/**
- * The 21 records of the golden capture (every particle type, as a real 8.1 server
- * stores them: GeoJSON with cells, HLL, maps with order flags, double 1.0, -0.0, NaN)
- * re-keyed into `set` (the digest covers the set name). The key-less record keeps no key.
- */
-export function goldenRecords(namespace: string, set: string): RawRecord[] {
-  return loadGoldenSummary().records.map((g) => {
-    const key =
-      g.user_key === null
-        ? keyFromValue(g.label)
-        : { type: g.user_key.type, bytes: Buffer.from(g.user_key.hex, 'hex') };
-    const r: RawRecord = {
-      namespace,
-      set,
-      digest: computeDigest(set, key),
-      generation: g.generation,
-      voidTime: 0,
-      bins: g.bins.map((b) => ({ name: b.name, type: b.particle_type, value: Buffer.from(b.value_hex, 'hex') })),
-    };
-    if (g.user_key !== null) r.userKey = key;
-    return r;
-  });
 }
 
 /** Truncates sets through the official client (cleanup on a shared cluster). */

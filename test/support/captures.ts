@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { RawRecord } from '../../src/aerospike/types.js';
+import { computeDigest, keyFromValue } from '../../src/aerospike/wire/digest.js';
 
 const dir = fileURLToPath(new URL('../fixtures/aerospike-wire/', import.meta.url));
 
@@ -61,4 +63,28 @@ export function loadGoldenSummary(): GoldenSummary {
 
 export function loadClientResults(): Record<string, unknown> {
   return JSON.parse(readFileSync(dir + 'client-results.json', 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * The 21 records of the golden capture (every particle type, as a real 8.1 server
+ * stores them: GeoJSON with cells, HLL, maps with order flags, double 1.0, -0.0, NaN)
+ * re-keyed into `set` (the digest covers the set name). The key-less record keeps no key.
+ */
+export function goldenRecords(namespace: string, set: string): RawRecord[] {
+  return loadGoldenSummary().records.map((g) => {
+    const key =
+      g.user_key === null
+        ? keyFromValue(g.label)
+        : { type: g.user_key.type, bytes: Buffer.from(g.user_key.hex, 'hex') };
+    const r: RawRecord = {
+      namespace,
+      set,
+      digest: computeDigest(set, key),
+      generation: g.generation,
+      voidTime: 0,
+      bins: g.bins.map((b) => ({ name: b.name, type: b.particle_type, value: Buffer.from(b.value_hex, 'hex') })),
+    };
+    if (g.user_key !== null) r.userKey = key;
+    return r;
+  });
 }
