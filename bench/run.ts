@@ -19,7 +19,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ANCHOR_CASES, CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type CaseName } from './lib/config.js';
+import { ANCHOR_CASES, CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type BenchConfig, type CaseName } from './lib/config.js';
 import { findAnchorTools } from './cases/anchor-common.js';
 import { CaseFailed, runChild, stopChildren } from './lib/child.js';
 import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
@@ -84,7 +84,7 @@ const NOTES: Partial<Record<CaseName, string>> = {
  * restore when its asbackup and asrestore are, aerobak's when any of them can run; and one
  * line about what was skipped (undefined when nothing was).
  */
-function anchorPlan(): { runnable: Set<CaseName>; skipped: string | undefined; tools: ReturnType<typeof findAnchorTools> } {
+function anchorPlan(config: BenchConfig): { runnable: Set<CaseName>; skipped: string | undefined; tools: ReturnType<typeof findAnchorTools> } {
   const tools = findAnchorTools();
   const runnable = new Set<CaseName>();
   const missing: string[] = [];
@@ -101,7 +101,6 @@ function anchorPlan(): { runnable: Set<CaseName>; skipped: string | undefined; t
   }
   // aerobak's own whole-process cases are the anchors' yardstick; they also run alone when
   // AEROBAK_BENCH_CASES names them (whole-process figures of aerobak without the other tools).
-  const named = new Set((process.env.AEROBAK_BENCH_CASES ?? '').split(',').map((s) => s.trim()));
   const anyBackup = runnable.size > 0;
   const anyRestore = [...runnable].some((c) => c.endsWith('-restore'));
   for (const [c, withTools] of [
@@ -109,7 +108,7 @@ function anchorPlan(): { runnable: Set<CaseName>; skipped: string | undefined; t
     ['anchor-aerobak-backup-zstd', anyBackup],
     ['anchor-aerobak-restore', anyRestore],
   ] as const) {
-    if (withTools || named.has(c)) runnable.add(c);
+    if (withTools || (config.casesNamed && config.cases.includes(c))) runnable.add(c);
   }
   const skipped =
     missing.length === 0 ? undefined : runnable.size === 0 ? `anchor cases skipped: not found: ${missing.join('; ')}` : `some anchor cases skipped: not found: ${missing.join('; ')}`;
@@ -176,7 +175,7 @@ async function main(): Promise<void> {
   }
   if (server) extra.serverRssAfterLoadMB = await server.rssMB();
 
-  const anchors = anchorPlan();
+  const anchors = anchorPlan(config);
   const anchorAsked = ANCHOR_CASES.some((c) => config.cases.includes(c));
   if (anchorAsked) {
     extra.anchorTools = anchors.tools;

@@ -70,6 +70,8 @@ export interface BenchConfig {
   quick: boolean;
   runs: number;
   cases: CaseName[];
+  /** True when AEROBAK_BENCH_CASES chose the cases (else every case). */
+  casesNamed: boolean;
   parallel: number;
   throttleMBps: number;
   throttleSeconds: number;
@@ -122,6 +124,7 @@ export function readConfig(): BenchConfig {
     quick,
     runs: intEnv('AEROBAK_BENCH_RUNS', quick ? 1 : 3),
     cases,
+    casesNamed: Boolean(casesRaw),
     parallel: intEnv('AEROBAK_BENCH_PARALLEL', 4),
     throttleMBps: numberEnv('AEROBAK_BENCH_THROTTLE_MBPS', 5),
     throttleSeconds: numberEnv('AEROBAK_BENCH_THROTTLE_SECONDS', 40),

@@ -101,7 +101,7 @@ describe('fuzz regressions: the Avro container', () => {
 });
 
 describe('fuzz regressions: record bodies', () => {
-  /** A record with `bins` bins of a 1-byte name and a null value (2 bytes each), claimed in one array block. */
+  /** A record whose one array block claims `bins` bins, followed by 3 zero bytes for each (never read: the count is refused first). */
   const manyBins = (bins: number): Buffer =>
     Buffer.concat([Buffer.from([0, 0]), Buffer.alloc(20), Buffer.from([0, 0, 0, 0]), avroLong(BigInt(bins)), Buffer.alloc(bins * 3, 0), Buffer.from([0])]);
 
