@@ -28,6 +28,7 @@ import tls from 'node:tls';
 import { ConnectionError } from './errors.js';
 import { describeTlsError, tlsConnectOptions, tlsNameOf, type TlsConnect } from './tls.js';
 import { decodeAdminMessage, type AdminMessage } from './wire/admin.js';
+import { framePool } from './wire/frame-pool.js';
 import { encodeInfoRequest, parseInfoReply } from './wire/info.js';
 import { FrameParser, ProtoType, ProtocolError, type Frame } from './wire/proto.js';
 
@@ -65,7 +66,8 @@ interface Waiter {
 const READ_BYTES = 64 * 1024;
 
 export class Connection {
-  private readonly parser = new FrameParser();
+  /** Large frames come in pooled buffers (frame-pool.ts): a frame's receiver may release it for reuse. */
+  private readonly parser = new FrameParser(framePool);
   private readonly queue: Frame[] = [];
   private waiter: Waiter | undefined;
   private failure: Error | undefined;
@@ -177,7 +179,9 @@ export class Connection {
       this.fail(err);
       throw err;
     }
-    return parseInfoReply(frame.body);
+    const reply = parseInfoReply(frame.body);
+    frame.lease?.release();
+    return reply;
   }
 
   /** Sends an admin (security) request and returns the reply; a reply of another proto type fails the connection. */

@@ -19,6 +19,7 @@ import type { Node } from './node.js';
 import { RecordDecoder } from './record-decoder.js';
 import { DIGEST_SIZE, type ScanBatch } from './scan-batch.js';
 import type { RawRecord } from './types.js';
+import type { FrameLease } from './wire/frame-pool.js';
 import { FieldType, Info3, MSG_HEADER_SIZE } from './wire/message.js';
 import { ProtoType, ProtocolError } from './wire/proto.js';
 import { ResultCode } from './wire/result-codes.js';
@@ -39,6 +40,12 @@ export function randomTaskId(): bigint {
 export class NodeScan {
   private conn: Connection | undefined;
   private frame: Buffer | undefined;
+  /**
+   * The scan's hold on a pooled frame (frame-pool.ts), let go once the scan is past it.
+   * Batches hold it too (ScanBatch.release); `read()` drops it without letting go, since
+   * its RawRecords are views into the frame that nobody releases.
+   */
+  private lease: FrameLease | undefined;
   private at = 0;
   private fetching = false;
   private ended = false;
@@ -96,7 +103,7 @@ export class NodeScan {
     while (this.frame && !this.ended) {
       const body = this.frame;
       if (this.at >= body.length) {
-        this.frame = undefined;
+        this.dropFrame();
         this.fetch();
         return undefined;
       }
@@ -115,6 +122,8 @@ export class NodeScan {
       }
       if (rc === ResultCode.KEY_NOT_FOUND) return this.finish();
       if (rc !== ResultCode.OK) throw new ServerError(rc, `scan on node ${this.node}`);
+      // The record's values are views into the frame: it must never be reused.
+      this.lease = undefined;
       const record = this.decoder.decode(body, at);
       this.lastRecordBytes = this.decoder.end - at;
       this.at = this.decoder.end;
@@ -149,7 +158,7 @@ export class NodeScan {
       const body = this.frame;
       let at = this.at;
       if (at >= body.length) {
-        this.frame = undefined;
+        this.dropFrame();
         this.fetch();
         return undefined;
       }
@@ -181,7 +190,11 @@ export class NodeScan {
         at = end;
       }
       this.at = at;
-      if (count > 0) return { body, count, offsets: this.batchOffsets.slice(0, count), digests: this.batchDigests.slice(0, count), bytes };
+      if (count > 0) {
+        const batch: ScanBatch = { body, count, offsets: this.batchOffsets.slice(0, count), digests: this.batchDigests.slice(0, count), bytes };
+        const lease = this.lease;
+        return lease ? { ...batch, release: lease.hold(), hold: () => lease.hold() } : batch;
+      }
       if (at < body.length && count < max) {
         // A message that ends (LAST, KEY_NOT_FOUND) or fails the scan: next() handles it.
         this.next();
@@ -223,8 +236,16 @@ export class NodeScan {
   /** Abandons the scan (its connection is closed); no `end` event follows. */
   cancel(): void {
     this.ended = true;
-    this.frame = undefined;
+    this.dropFrame();
     if (this.conn) this.node.discard(this.conn);
+  }
+
+  /** The scan is past its frame: lets go of its hold. */
+  private dropFrame(): void {
+    this.frame = undefined;
+    const lease = this.lease;
+    this.lease = undefined;
+    lease?.release();
   }
 
   private fetch(): void {
@@ -234,9 +255,10 @@ export class NodeScan {
     conn.readFrame(this.socketTimeoutMs).then(
       (frame) => {
         this.fetching = false;
-        if (this.ended) return;
+        if (this.ended) return void frame.lease?.release();
         if (frame.type !== ProtoType.MESSAGE) return void this.fail(new ProtocolError(`unexpected proto type ${frame.type} in a scan reply`));
         this.frame = frame.body;
+        this.lease = frame.lease;
         this.at = 0;
         this.events.readable(this);
       },
@@ -249,7 +271,7 @@ export class NodeScan {
 
   private finish(): undefined {
     this.ended = true;
-    this.frame = undefined;
+    this.dropFrame();
     const conn = this.conn;
     // The server sends nothing after LAST: the connection can serve another request.
     if (conn) this.node.release(conn);
@@ -260,7 +282,7 @@ export class NodeScan {
   private fail(error: Error): undefined {
     if (this.ended) return undefined;
     this.ended = true;
-    this.frame = undefined;
+    this.dropFrame();
     if (this.conn) this.node.discard(this.conn);
     this.events.end(this, { kind: 'failed', error });
     return undefined;

@@ -8,8 +8,13 @@
  * `body[offsets[i]]` (other messages, such as partition-done markers, may sit between
  * records); its 20-byte digest is at `body[digests[i], +20)`.
  * The node scan has checked the structure: every field and op lies inside the message,
- * every record has a 20-byte digest field. The frame is never reused: a batch may be
- * kept as long as the consumer likes (it keeps the frame, up to ~1 MiB, alive).
+ * every record has a 20-byte digest field.
+ *
+ * The frame may be a pooled buffer (wire/frame-pool.ts). A batch may be kept as long as
+ * the consumer likes (it keeps the frame, up to ~1 MiB, alive); a consumer that is done
+ * reading `body` (and every view it took into it) calls `release()`, and the buffer is
+ * reused once every batch of the frame and the scan itself have let it go. A consumer
+ * that never calls it is safe: the frame is then only not reused.
  */
 export const DIGEST_SIZE = 20;
 
@@ -24,6 +29,10 @@ export interface ScanBatch {
   readonly digests: Int32Array;
   /** Wire bytes of the batch's record messages. */
   readonly bytes: number;
+  /** Lets the consumer's hold on a pooled frame go (once; later calls do nothing); absent when the frame is not pooled. */
+  readonly release?: () => void;
+  /** Another hold on the pooled frame, for a second reader of the batch; returns what lets it go. Absent when not pooled. */
+  readonly hold?: () => () => void;
 }
 
 export function isScanBatch(chunk: unknown): chunk is ScanBatch {

@@ -203,8 +203,11 @@ export class PartitionTracker {
  */
 export class ConsumedProgress {
   readonly progress: PartitionProgress;
-  /** Pushed, not yet applied: a record's digest, a batch, or the ids of partitions that ended. */
-  private log: Array<Buffer | ScanBatch | readonly number[] | null> = [];
+  /**
+   * Pushed, not yet applied: a record's digest, a batch (with the log's own hold on its
+   * pooled frame, ScanBatch.hold, let go once applied), or the ids of partitions that ended.
+   */
+  private log: Array<Buffer | LoggedBatch | readonly number[] | null> = [];
   private head = 0;
   private pushed = 0;
   private applied = 0;
@@ -219,7 +222,8 @@ export class ConsumedProgress {
   }
 
   pushedBatch(batch: ScanBatch): void {
-    this.log.push(batch);
+    // The consumer may release the batch before it is applied here, where its digests are read.
+    this.log.push({ batch, release: batch.hold?.() });
     this.pushed++;
   }
 
@@ -239,7 +243,9 @@ export class ConsumedProgress {
         if (Buffer.isBuffer(entry)) {
           this.progress.record(entry);
         } else {
-          this.progress.recordBatch(entry as ScanBatch);
+          const logged = entry as LoggedBatch;
+          this.progress.recordBatch(logged.batch);
+          logged.release?.();
         }
         this.applied++;
       }
@@ -251,4 +257,9 @@ export class ConsumedProgress {
       this.head = 0;
     }
   }
+}
+
+interface LoggedBatch {
+  batch: ScanBatch;
+  release: (() => void) | undefined;
 }

@@ -469,8 +469,11 @@ export class DataFileSink extends Writable {
       writer.appendFrom(this.#encoder, body, offsets[i]!);
       if (writer.pendingBytes >= this.#blockBytes) await this.#emitBlock();
     }
-    // The batch's frame is done with (gc-pacer.ts).
-    collectSoon(batch.bytes);
+    // Every record was copied into the block (and the digests into #blockLast): the
+    // frame can be reused (ScanBatch.release). Not on a failure above: then it is only
+    // not reused. Without a pool the frame is garbage soon (gc-pacer.ts).
+    if (batch.release) batch.release();
+    else collectSoon(batch.bytes);
   }
 
   /** Notes the partition of the digest at buf[from] and returns it, or throws if it is outside the declared ones. */

@@ -8,6 +8,7 @@
  *                      complete proto frame (header + body) of type 3
  */
 import { inflateSync } from 'node:zlib';
+import type { FrameLease, FramePool } from './frame-pool.js';
 
 export const PROTO_VERSION = 2;
 export const PROTO_HEADER_SIZE = 8;
@@ -25,6 +26,11 @@ export const MAX_BODY_SIZE = 128 * 1024 * 1024;
 export interface Frame {
   type: number;
   body: Buffer;
+  /**
+   * When the body is a pooled buffer (frame-pool.ts): the receiver's hold on it, to
+   * `release()` once nothing reads the body (or never: then it is not reused).
+   */
+  lease?: FrameLease;
 }
 
 export class ProtocolError extends Error {
@@ -90,14 +96,17 @@ const DIRECT_BODY_BYTES = 64 * 1024;
  * its body gets a buffer of its own. `push()` copies later chunks into it; a reader that
  * asks `readTarget()` where to read can have the socket write the rest of the body
  * there directly (`filled()`), so the bulk of a scan is never copied in user space.
+ * With a pool, those bodies are pooled buffers and their frames carry a lease.
  */
 export class FrameParser {
+  constructor(private readonly pool?: FramePool) {}
+
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Bytes needed before the next frame can be complete. */
   private need = PROTO_HEADER_SIZE;
   /** The large frame being assembled in place: `fill` bytes of its body are there. */
-  private direct: { type: number; body: Buffer; fill: number } | undefined;
+  private direct: { type: number; body: Buffer; fill: number; lease: FrameLease | undefined } | undefined;
 
   /** Bytes received but not yet returned as a frame. */
   get bufferedBytes(): number {
@@ -117,7 +126,7 @@ export class FrameParser {
     d.fill += n;
     if (d.fill < d.body.length) return [];
     this.direct = undefined;
-    return [frameOf(d.type, d.body)];
+    return [frameOf(d.type, d.body, d.lease)];
   }
 
   push(chunk: Buffer): Frame[] {
@@ -129,7 +138,7 @@ export class FrameParser {
       d.fill += take;
       if (d.fill < d.body.length) return frames;
       this.direct = undefined;
-      frames.push(frameOf(d.type, d.body));
+      frames.push(frameOf(d.type, d.body, d.lease));
       if (take === chunk.length) return frames;
       chunk = chunk.subarray(take);
     }
@@ -145,9 +154,10 @@ export class FrameParser {
       const end = offset + PROTO_HEADER_SIZE + size;
       if (end > buf.length) {
         if (size >= DIRECT_BODY_BYTES) {
-          const body = Buffer.allocUnsafe(size);
+          const lease = this.pool?.take(size);
+          const body = lease ? lease.body : Buffer.allocUnsafe(size);
           const have = buf.copy(body, 0, offset + PROTO_HEADER_SIZE);
-          this.direct = { type, body, fill: have };
+          this.direct = { type, body, fill: have, lease };
           offset = buf.length;
         } else {
           this.need = end - offset;
@@ -164,6 +174,12 @@ export class FrameParser {
   }
 }
 
-function frameOf(type: number, body: Buffer): Frame {
-  return type === ProtoType.COMPRESSED ? decompressFrame(body) : { type, body };
+function frameOf(type: number, body: Buffer, lease?: FrameLease): Frame {
+  if (type !== ProtoType.COMPRESSED) return lease ? { type, body, lease } : { type, body };
+  // Inflating copies: the compressed body is done with once it returns (or throws).
+  try {
+    return decompressFrame(body);
+  } finally {
+    lease?.release();
+  }
 }
