@@ -45,6 +45,9 @@ export interface ContainerCodec<T> {
 
 /** Target size of a block's records, before compression. */
 export const DEFAULT_BLOCK_BYTES = 256 * 1024;
+
+/** Block buffers a ContainerWriter keeps for reuse: as many as a sink has in flight, and one. */
+const MAX_FREE_BLOCKS = 4;
 /** A block larger than this is taken as corruption (aerobak writes blocks of at most DEFAULT_BLOCK_BYTES + one record). */
 const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
 /** A header that does not decode within this many bytes is taken as not a container. */
@@ -88,6 +91,8 @@ export class ContainerWriter<T = RawRecord> {
   /** The pending values, from BLOCK_HEAD_ROOM on (the block's count and size go in front when it is taken). */
   #out: AvroWriter;
   #records = 0;
+  /** Block buffers given back (`recycle`), for the next blocks. */
+  readonly #free: Buffer[] = [];
 
   /** `blockBytes`: about how many bytes of values the caller puts in a block (sizes the buffers). */
   constructor(codec: ContainerCodec<T>, blockBytes = 48 * 1024) {
@@ -187,8 +192,20 @@ export class ContainerWriter<T = RawRecord> {
     return { bytes, records };
   }
 
+  /**
+   * Gives back the buffer of a block from `takeBlock` that nothing reads any more (its
+   * bytes were consumed, not queued: a compressor took them), for a later block. A block
+   * that outgrew the usual buffer is left to the GC; so is one never given back.
+   */
+  recycle(block: Buffer): void {
+    const whole = block.buffer;
+    if (whole.byteLength !== this.#capacity || block.byteOffset + block.length > whole.byteLength || this.#free.length >= MAX_FREE_BLOCKS) return;
+    this.#free.push(Buffer.from(whole, 0, whole.byteLength));
+  }
+
   #newBlock(): AvroWriter {
-    const out = new AvroWriter(this.#capacity);
+    // A buffer of its own (not a slice of Node's shared pool), so that it can be recycled.
+    const out = new AvroWriter(this.#capacity, this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
     out.pos = BLOCK_HEAD_ROOM;
     return out;
   }

@@ -34,8 +34,9 @@ export class AvroWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(size = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** A new buffer of `size` bytes, or `reuse` (its old contents are written over). */
+  constructor(size = 64 * 1024, reuse?: Buffer) {
+    this.buf = reuse ?? Buffer.allocUnsafe(size);
   }
 
   /** Makes room for `n` more bytes. */

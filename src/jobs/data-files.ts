@@ -252,9 +252,21 @@ class OutputFile {
     return this.#encryptor ? encryptedSize(plain) : plain;
   }
 
-  /** Queues `bytes`; resolves once fewer than MAX_BLOCKS_IN_FLIGHT writes are pending. */
-  async write(bytes: Buffer): Promise<void> {
-    const written = new Promise<void>((resolve, reject) => this.#head.write(bytes, (e) => (e ? reject(e) : resolve())));
+  /**
+   * Queues `bytes`; resolves once fewer than MAX_BLOCKS_IN_FLIGHT writes are pending.
+   * `consumed` is called once nothing reads `bytes` any more: when a compressor heads the
+   * chain and has taken them (its output is other buffers). Without one the bytes are
+   * queued as they are further down, so it is never called.
+   */
+  async write(bytes: Buffer, consumed?: () => void): Promise<void> {
+    const onTaken = this.#compressor ? consumed : undefined;
+    const written = new Promise<void>((resolve, reject) =>
+      this.#head.write(bytes, (e) => {
+        if (e) return reject(e);
+        onTaken?.();
+        resolve();
+      }),
+    );
     written.catch(() => undefined); // observed by #wait
     this.#inFlight.push(written);
     this.#written += bytes.length;
@@ -535,9 +547,11 @@ export class DataFileSink extends Writable {
       });
       this.#blockPartitions.fill(0);
     }
-    await file.write(block.bytes);
-    // The block, and the compressor's output of it, are garbage soon (gc-pacer.ts).
-    collectSoon(2 * block.bytes.length);
+    // Once a compressor has taken the block its buffer serves a later block, and its
+    // output of it is garbage soon; without one, the block is (gc-pacer.ts).
+    const writer = this.#writer;
+    await file.write(block.bytes, () => writer.recycle(block.bytes));
+    collectSoon(block.bytes.length);
   }
 
   async #close(file: OutputFile): Promise<void> {

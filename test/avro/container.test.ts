@@ -128,6 +128,44 @@ describe('Avro container files', () => {
     expect(error).toEqual(await decodeError(bad));
   });
 
+  it('reuse a block buffer given back (recycle) for a later block, never one still in use', async () => {
+    const writer = new ContainerWriter(RECORD_CODEC, 4096);
+    const records: RawRecord[] = Array.from({ length: 7 }, (_, i) => ({
+      namespace: 'test',
+      set: 's',
+      digest: Buffer.alloc(20, i),
+      generation: 1,
+      voidTime: 0,
+      bins: [{ name: 'n', type: 4, value: Buffer.alloc(8, i) }],
+    }));
+    const blocks: Buffer[] = [];
+    const take = (from: number, to: number): Buffer => {
+      for (const r of records.slice(from, to)) writer.append(r);
+      return writer.takeBlock()!.bytes;
+    };
+    const first = take(0, 2);
+    const copy = Buffer.from(first);
+    const second = take(2, 4);
+    // Not given back: a new buffer, and the first block's bytes are untouched.
+    expect(second.buffer).not.toBe(first.buffer);
+    expect(first.equals(copy)).toBe(true);
+    writer.recycle(first);
+    // The writer started the block after `second` when it was taken; the one after gets `first`'s buffer.
+    const third = take(4, 5);
+    const fourth = take(5, 6);
+    expect(third.buffer).not.toBe(first.buffer);
+    expect(fourth.buffer).toBe(first.buffer);
+    blocks.push(Buffer.from(second), Buffer.from(third), Buffer.from(fourth));
+    // A block that outgrew the buffer (a record larger than the block) is not kept.
+    writer.append({ ...records[0]!, bins: [{ name: 'big', type: 4, value: Buffer.alloc(64 * 1024, 7) }] });
+    const grown = writer.takeBlock()!.bytes;
+    writer.recycle(grown);
+    writer.append(records[1]!);
+    expect(writer.takeBlock()!.bytes.buffer).not.toBe(grown.buffer);
+    // The reused buffer framed a valid block: the file of blocks 2 and 3 decodes to their records.
+    expect(await decode(Buffer.concat([writer.header, ...blocks]))).toEqual(records.slice(2, 6));
+  });
+
   it('write a valid empty file for an empty stream', async () => {
     const file = await encode([]);
     expect(file.subarray(0, 4).toString('latin1')).toBe('Obj\x01');
