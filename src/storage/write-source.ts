@@ -7,7 +7,7 @@
  * caller's side (the source, the abort) from a failure of the store, so that
  * `write()` rejects with the caller's own error.
  */
-import { Readable, addAbortSignal } from 'node:stream';
+import { Readable, addAbortSignal, finished } from 'node:stream';
 import { CREATE_MAX_BYTES, type ByteSource } from './types.js';
 
 export class WriteSource extends Readable {
@@ -21,7 +21,7 @@ export class WriteSource extends Readable {
   constructor(source: ByteSource, signal?: AbortSignal) {
     super();
     this.#source = source;
-    this.#iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    this.#iterator = source instanceof Readable ? chunksOf(source) : Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     this.#signal = signal;
     if (signal) addAbortSignal(signal, this);
   }
@@ -79,6 +79,57 @@ export class WriteSource extends Readable {
     else void Promise.resolve(this.#iterator.return?.()).catch(() => undefined);
     callback(error);
   }
+}
+
+/**
+ * A Readable's chunks one by one, as they were pushed. Not its async iterator: that
+ * calls `read()`, which joins everything buffered into a new buffer whenever more than
+ * one chunk waits, so a backup's data file (blocks of 256 KiB through the meter) was
+ * copied whole, once more, on its way to every store. Here each chunk comes out of a
+ * 'data' event and the stream is paused until the next is wanted. Ends as the iterator
+ * does: done at 'end', the stream's error when it fails, a premature-close error when
+ * it is destroyed before its end; `return()` destroys it.
+ */
+function chunksOf(source: Readable): AsyncIterator<Uint8Array> {
+  const queue: Uint8Array[] = [];
+  let ended: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  // Paused before the listener is added, so that adding it does not start the flow.
+  source.pause();
+  source.on('data', (chunk: Uint8Array) => {
+    queue.push(chunk);
+    source.pause();
+    notify();
+  });
+  finished(source, { writable: false }, (error) => {
+    ended = { error };
+    notify();
+  });
+  return {
+    async next(): Promise<IteratorResult<Uint8Array>> {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk !== undefined) return { done: false, value: chunk };
+        if (ended) {
+          if (ended.error) throw ended.error;
+          return { done: true, value: undefined };
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          source.resume();
+        });
+      }
+    },
+    async return(): Promise<IteratorResult<Uint8Array>> {
+      source.destroy();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /**
