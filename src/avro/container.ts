@@ -199,7 +199,7 @@ export class ContainerWriter<T = RawRecord> {
    */
   recycle(block: Buffer): void {
     const whole = block.buffer;
-    if (whole.byteLength !== this.#capacity || block.byteOffset + block.length > whole.byteLength || this.#free.length >= MAX_FREE_BLOCKS) return;
+    if (whole.byteLength !== this.#capacity || this.#free.length >= MAX_FREE_BLOCKS) return;
     this.#free.push(Buffer.from(whole, 0, whole.byteLength));
   }
 
