@@ -66,7 +66,7 @@ describe('FramePool', () => {
     expect(() => a.release()).toThrow(/more often than held/);
   });
 
-  it('keeps at most maxFree buffers, and no much larger buffer for a small frame', () => {
+  it('keeps at most maxFree buffers and none huge, and no much larger buffer for a small frame', () => {
     const pool = new FramePool(2);
     const leases = [pool.take(1 << 20), pool.take(1 << 20), pool.take(1 << 20)];
     for (const l of leases) l.release();
@@ -75,6 +75,10 @@ describe('FramePool', () => {
     expect(small.body.buffer).not.toBe(leases[0]!.body.buffer);
     expect(small.body.buffer).not.toBe(leases[1]!.body.buffer);
     expect(pool.stats.free).toBe(2);
+    // A huge frame's buffer is not kept once free.
+    const pool2 = new FramePool();
+    pool2.take(8 << 20).release();
+    expect(pool2.stats.free).toBe(0);
   });
 
   it('gives a parsed large frame a lease, and a compressed one none (its body is a copy)', () => {

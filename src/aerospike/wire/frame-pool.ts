@@ -19,11 +19,13 @@
  * - When the last hold is let go the buffer goes back to the pool. A hold never let go
  *   only keeps the buffer from coming back (the GC frees it, as for any other buffer):
  *   a consumer that does not know about leases is always safe.
- * The pool keeps at most `maxFree` free buffers; more are left to the GC.
+ * The pool keeps at most `maxFree` free buffers, none over 4 MiB; the rest are left to the GC.
  */
 
 /** Buffer sizes are rounded up to this, so frames of 1 MiB plus a record share buffers. */
 const GRAIN = 128 * 1024;
+/** Larger buffers are not kept once free: a rare huge frame (a record of several MiB) must not stay in memory. */
+const MAX_KEPT_BYTES = 4 * 1024 * 1024;
 
 export interface FramePoolStats {
   /** Buffers allocated because none free was large enough. */
@@ -98,7 +100,7 @@ export class FramePool {
 
   /** A buffer whose last hold was let go (FrameLease calls this). */
   put(slab: Buffer): void {
-    if (this.#free.length < this.maxFree) this.#free.push(slab);
+    if (this.#free.length < this.maxFree && slab.length <= MAX_KEPT_BYTES) this.#free.push(slab);
   }
 }
 
