@@ -165,6 +165,11 @@ export class RowBuffer {
   }
 }
 
+/** Takes back the buffers of WireRows whose last hold was released (record-rows.ts's RowsPool). */
+export interface RowsLender {
+  give(rows: WireRows): void;
+}
+
 /**
  * Rows of backup records for the BatchWriter, decoded straight from a data file (see
  * src/avro/record-rows.ts): every row writes into `namespace`, with the record's key
@@ -177,16 +182,62 @@ export class WireRows extends RowBuffer {
   /** The backup's generation and void time of each row. */
   generations: Uint32Array;
   voidTimes: Uint32Array;
+  /** The BatchWriter's count of this chunk's rows without a result yet. */
+  unsettled = 0;
+  /** The rows whose buffers this chunk reads (itself, or what it is a slice of). */
+  #root: WireRows = this;
+  /** Holds on the root's buffers (see release). */
+  #holds = 1;
+  /** How often the root's buffers were reused: a result built before then must not read them. */
+  #reuses = 0;
+  #lender: RowsLender | undefined;
 
   constructor(
     /** The namespace of every row (their namespace field). */
     readonly namespace: string,
     bytes: number,
     rows: number,
+    /** Where the buffers go back once the last hold is released (none: the GC frees them). */
+    lender?: RowsLender,
   ) {
     super(bytes, rows);
     this.generations = new Uint32Array(rows);
     this.voidTimes = new Uint32Array(rows);
+    this.#lender = lender;
+  }
+
+  /** How often the buffers these rows read were reused (see release). */
+  get reuses(): number {
+    return this.#root.#reuses;
+  }
+
+  /** Whether the buffers go back to a lender once released (to be reused). */
+  get lent(): boolean {
+    return this.#root.#lender !== undefined;
+  }
+
+  /**
+   * Lets go of a hold on the rows' buffers. A chunk comes with one hold, its receiver's,
+   * passed on with the chunk down a pipeline; a slice takes one of its own. The holder
+   * releases once it no longer reads the rows, nor results built from them (the
+   * BatchWriter: once every row has its result). When the last hold goes, a lent chunk's
+   * buffers go back to its lender for the rows of a later block. A hold never released
+   * only keeps the buffers from being reused: a consumer that drops chunks is safe.
+   */
+  release(): void {
+    const root = this.#root;
+    if (root.#holds <= 0) throw new Error('WireRows released more often than held');
+    if (--root.#holds === 0 && root.#lender) root.#lender.give(root);
+  }
+
+  /** A lent chunk back from its lender, for new rows: empty, with one hold. */
+  reset(): void {
+    if (this.#holds !== 0 || this.#root !== this) throw new Error('WireRows reset while held');
+    this.count = 0;
+    this.skipped = 0;
+    this.unsettled = 0;
+    this.#holds = 1;
+    this.#reuses++;
   }
 
   /** Makes buf[end, `end`) the next row: a record's of that generation and void time. */
@@ -197,9 +248,13 @@ export class WireRows extends RowBuffer {
     this.voidTimes[i] = voidTime;
   }
 
-  /** Rows [from, to) as a batch of their own, sharing this one's bytes (to read, not to add rows to). */
+  /** Rows [from, to) as a batch of their own, sharing this one's bytes (to read, not to add rows to), with a hold of its own on them. */
   slice(from: number, to: number): WireRows {
     const rows = new WireRows(this.namespace, 0, 0);
+    const root = this.#root;
+    if (root.#holds <= 0) throw new Error('WireRows sliced after its last hold was released');
+    root.#holds++;
+    rows.#root = root;
     rows.buf = this.buf;
     rows.view = this.view;
     rows.starts = this.starts.subarray(from, to + 1);
@@ -215,11 +270,12 @@ export class WireRows extends RowBuffer {
     return (this.buf[at]! | (this.buf[at + 1]! << 8)) & (PARTITION_COUNT - 1);
   }
 
-  /** The record row i writes, its values views of the row (for results and error messages). */
-  record(i: number): RawRecord {
+  /** The record row i writes, its values views of the row or (`copy`) copies (for results and error messages). */
+  record(i: number, copy = false): RawRecord {
     const buf = this.buf;
     let at = this.starts[i]!;
-    const digest = buf.subarray(at + ROW_DIGEST, at + ROW_DIGEST + 20);
+    const bytes = copy ? (from: number, to: number) => Buffer.from(buf.subarray(from, to)) : (from: number, to: number) => buf.subarray(from, to);
+    const digest = bytes(at + ROW_DIGEST, at + ROW_DIGEST + 20);
     const nFields = buf.readUInt16BE(at + ROW_N_FIELDS);
     const nOps = buf.readUInt16BE(at + ROW_N_OPS);
     at += ROW_HEADER_SIZE;
@@ -228,14 +284,14 @@ export class WireRows extends RowBuffer {
     for (let f = 0; f < nFields; f++) {
       const end = at + 4 + buf.readUInt32BE(at);
       if (buf[at + 4] === FieldType.SET) set = buf.toString('utf8', at + FIELD_HEADER_SIZE, end);
-      else if (buf[at + 4] === FieldType.KEY) userKey = { type: buf[at + FIELD_HEADER_SIZE]!, bytes: buf.subarray(at + FIELD_HEADER_SIZE + 1, end) };
+      else if (buf[at + 4] === FieldType.KEY) userKey = { type: buf[at + FIELD_HEADER_SIZE]!, bytes: bytes(at + FIELD_HEADER_SIZE + 1, end) };
       at = end;
     }
     const bins: RawBin[] = [];
     for (let o = 0; o < nOps; o++) {
       const end = at + 4 + buf.readUInt32BE(at);
       const nameEnd = at + OP_HEADER_SIZE + buf[at + 7]!;
-      bins.push({ name: buf.toString('utf8', at + OP_HEADER_SIZE, nameEnd), type: buf[at + 5]!, value: buf.subarray(nameEnd, end) });
+      bins.push({ name: buf.toString('utf8', at + OP_HEADER_SIZE, nameEnd), type: buf[at + 5]!, value: bytes(nameEnd, end) });
       at = end;
     }
     const r: RawRecord = { namespace: this.namespace, set, digest, generation: this.generations[i]!, voidTime: this.voidTimes[i]!, bins };

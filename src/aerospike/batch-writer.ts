@@ -19,7 +19,8 @@
  *
  * Results: every record written to the stream, and every row of WireRows, gets exactly
  * one `onResult` call (unless the stream is destroyed first), and `final` waits for all
- * of them.
+ * of them. The writer owns the hold each WireRows chunk comes with, and releases it once
+ * every row of the chunk has its result (so lent rows are reused only then).
  *   written  the server applied the write
  *   fresher  policy generation-greater, and the stored record's generation is not lower
  *            than the backup's (result GENERATION)
@@ -76,7 +77,10 @@ export type WritePolicy = 'generation-greater' | 'create-only' | 'replace' | 'ig
 export type WriteOutcome = 'written' | 'fresher' | 'exists' | 'expired' | 'absent' | 'failed';
 
 export interface WriteResult {
-  /** The record written; for a row of WireRows, built from the row's bytes when read (without lastUpdateTime). */
+  /**
+   * The record written; for a row of WireRows, built from the row's bytes when read
+   * (without lastUpdateTime), and for lent rows (RowsPool) only during the onResult call.
+   */
   readonly record: RawRecord;
   outcome: WriteOutcome;
   resultCode: number;
@@ -122,19 +126,30 @@ interface Pending {
   attempts: number;
 }
 
-/** The result of a row of WireRows: its record is built from the row's bytes only if asked for. */
+/**
+ * The result of a row of WireRows: its record is built from the row's bytes only if
+ * asked for. Rows that are lent (reused once they all have results) give a copy, and
+ * only until they are reused: read `record` during the onResult call.
+ */
 class RowResult implements WriteResult {
   readonly #rows: WireRows;
   readonly #row: number;
+  readonly #reuses: number;
   #record: RawRecord | undefined;
 
   constructor(rows: WireRows, row: number, readonly outcome: WriteOutcome, readonly resultCode: number) {
     this.#rows = rows;
     this.#row = row;
+    this.#reuses = rows.reuses;
   }
 
   get record(): RawRecord {
-    return (this.#record ??= this.#rows.record(this.#row));
+    if (this.#record === undefined) {
+      const rows = this.#rows;
+      if (rows.reuses !== this.#reuses) throw new Error('the rows of this write result were reused since: read its record during the onResult call');
+      this.#record = rows.record(this.#row, rows.lent);
+    }
+    return this.#record;
   }
 }
 
@@ -276,6 +291,9 @@ export class BatchWriter extends Writable {
   private acceptRows(rows: WireRows, nowCl: number): NodeQueue | undefined | null {
     let blocked: NodeQueue | undefined | null = null;
     const extra = this.opts.extraTtlSeconds;
+    // Released (for reuse) once every row has its result (report).
+    rows.unsettled = rows.count;
+    if (rows.count === 0) rows.release();
     for (let i = 0; i < rows.count; i++) {
       const p: Pending = { record: undefined, rows, row: i, namespace: rows.namespace, partition: 0, attempts: 0 };
       this.outstanding++;
@@ -492,12 +510,15 @@ export class BatchWriter extends Writable {
     this.stats[outcome]++;
     if (outcome === 'failed') this.stats.failedByCode[resultCode] = (this.stats.failedByCode[resultCode] ?? 0) + 1;
     const onResult = this.opts.onResult;
-    if (!onResult) return;
-    try {
-      onResult(p.record ? { record: p.record, outcome, resultCode } : new RowResult(p.rows!, p.row, outcome, resultCode));
-    } catch (err) {
-      this.destroy(err as Error);
+    if (onResult) {
+      try {
+        onResult(p.record ? { record: p.record, outcome, resultCode } : new RowResult(p.rows!, p.row, outcome, resultCode));
+      } catch (err) {
+        this.destroy(err as Error);
+      }
     }
+    const rows = p.rows;
+    if (rows && --rows.unsettled === 0) rows.release();
   }
 
   private checkFinal(): void {

@@ -16,7 +16,7 @@
  *   not counted.
  */
 import { isUtf8 } from 'node:buffer';
-import { FIELD_HEADER_SIZE, OP_HEADER_SIZE, ROW_HEADER_SIZE, WireRows, setRowOpCount, writeRowHeader, type RowBuffer } from '../aerospike/batch-request.js';
+import { FIELD_HEADER_SIZE, OP_HEADER_SIZE, ROW_HEADER_SIZE, WireRows, setRowOpCount, writeRowHeader, type RowBuffer, type RowsLender } from '../aerospike/batch-request.js';
 import { ParticleType } from '../aerospike/types.js';
 import { FieldType, OpType } from '../aerospike/wire/message.js';
 import type { BlockReader } from './container.js';
@@ -473,9 +473,65 @@ export function readRecordRow(rd: AvroReader, out: WireRows, ns: Buffer, filter:
   out.closeRow(at, generation, voidTime);
 }
 
+/** Larger row buffers are not kept once free: the rows of a rare huge block must not stay in memory. */
+const MAX_KEPT_BYTES = 4 * 1024 * 1024;
+/** A pooled chunk's room, in bytes and rows, is rounded up to these. */
+const BYTES_GRAIN = 64 * 1024;
+const ROWS_GRAIN = 256;
+
+export interface RowsPoolStats {
+  /** Chunks allocated because none free was large enough. */
+  allocated: number;
+  /** Chunks served by one that came back. */
+  reused: number;
+  /** Chunks that came back and are free now. */
+  free: number;
+}
+
+/**
+ * WireRows lent to RowsReaders and given back once released (the BatchWriter releases a
+ * chunk when every row of it has its result): a restore's blocks are decoded into the
+ * same few dozen buffers instead of ~1.1 GB of new ones per 2M records. Keeps at most
+ * `maxFree` free chunks, none over 4 MiB.
+ */
+export class RowsPool implements RowsLender {
+  readonly #free: WireRows[] = [];
+  #allocated = 0;
+  #reused = 0;
+
+  constructor(private readonly maxFree = 16) {}
+
+  get stats(): RowsPoolStats {
+    return { allocated: this.#allocated, reused: this.#reused, free: this.#free.length };
+  }
+
+  /** Empty rows of `namespace` with room for `bytes` bytes and `rows` rows, and one hold. */
+  take(namespace: string, bytes: number, rows: number): WireRows {
+    const free = this.#free;
+    while (free.length > 0) {
+      const found = free.pop()!;
+      // Too small (or of another namespace) for this block: left to the GC, so the free
+      // chunks become the size of the blocks being read.
+      if (found.namespace !== namespace || found.buf.length < bytes || found.starts.length <= rows) continue;
+      found.reset();
+      this.#reused++;
+      return found;
+    }
+    this.#allocated++;
+    // Rounded up, so blocks of about the same size share chunks.
+    return new WireRows(namespace, Math.ceil(bytes / BYTES_GRAIN) * BYTES_GRAIN, Math.ceil(rows / ROWS_GRAIN) * ROWS_GRAIN, this);
+  }
+
+  give(rows: WireRows): void {
+    if (this.#free.length < this.maxFree && rows.buf.length <= MAX_KEPT_BYTES) this.#free.push(rows);
+  }
+}
+
 /**
  * ContainerDecoder's block reader for restore: each block of a data file becomes one
- * WireRows of the rows of its records, written into `namespace` (readRecordRow).
+ * WireRows of the rows of its records, written into `namespace` (readRecordRow); taken
+ * from `pool` when one is given (the rows' consumer must then release them, see
+ * WireRows.release), else new.
  */
 export class RowsReader implements BlockReader<WireRows> {
   readonly #ns: Buffer;
@@ -484,6 +540,7 @@ export class RowsReader implements BlockReader<WireRows> {
   constructor(
     readonly namespace: string,
     readonly filter: RowFilter = {},
+    private readonly pool?: RowsPool,
   ) {
     this.#ns = Buffer.from(namespace, 'utf8');
   }
@@ -493,7 +550,8 @@ export class RowsReader implements BlockReader<WireRows> {
     // the 8-byte INTEGERs); a block that needs more grows its buffer. Room for no more
     // rows than the bytes can hold records: a corrupt count fails on the records.
     const rows = Math.min(count, Math.ceil(bytes / MIN_RECORD_BYTES));
-    this.#rows = new WireRows(this.namespace, Math.ceil(bytes * 1.25) + rows * (64 + this.#ns.length), rows);
+    const size = Math.ceil(bytes * 1.25) + rows * (64 + this.#ns.length);
+    this.#rows = this.pool ? this.pool.take(this.namespace, size, rows) : new WireRows(this.namespace, size, rows);
   }
 
   read(rd: AvroReader): void {

@@ -32,6 +32,7 @@ import { DIGEST_SIZE, isScanBatch, type ScanBatch } from '../aerospike/scan-batc
 import { PARTITION_COUNT, type RawRecord } from '../aerospike/types.js';
 import { ContainerDecoder, ContainerWriter, DEFAULT_BLOCK_BYTES, type BlockReader } from '../avro/container.js';
 import { RECORD_CODEC } from '../avro/record-codec.js';
+import { WireRows } from '../aerospike/batch-request.js';
 import { RowsReader } from '../avro/record-rows.js';
 import { WireRecordEncoder } from '../avro/wire-record.js';
 import { ContainerDecodeError, type ContainerPosition } from '../avro/errors.js';
@@ -673,10 +674,9 @@ class VerifiedRecords extends Transform {
   }
 
   override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
-    // A block's rows: they, the decompressed block and the file chunks it came from are
-    // garbage soon (gc-pacer.ts).
-    const rows = (chunk as { buf?: unknown }).buf;
-    if (Buffer.isBuffer(rows)) collectSoon(2 * rows.length);
+    // A block's rows: the decompressed block and the file chunks it came from are garbage
+    // soon (gc-pacer.ts), and so are the rows unless they are lent (reused).
+    if (chunk instanceof WireRows) collectSoon(chunk.lent ? chunk.buf.length : 2 * chunk.buf.length);
     callback(null, chunk);
   }
 

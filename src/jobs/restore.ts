@@ -46,7 +46,7 @@ import { keyToValue } from '../aerospike/wire/digest.js';
 import { resultCodeHint, resultCodeName } from '../aerospike/wire/result-codes.js';
 import { ContainerDecoder } from '../avro/container.js';
 import { RECORD_CODEC } from '../avro/record-codec.js';
-import { RowsReader } from '../avro/record-rows.js';
+import { RowsPool, RowsReader } from '../avro/record-rows.js';
 import { AerobakError, InterruptedError, NamespaceNotFoundError, UsageError, abortReason } from '../errors.js';
 import { objectName } from '../storage/keys.js';
 import { openStore } from '../storage/index.js';
@@ -501,13 +501,16 @@ async function restoreRecords(
     }
   };
 
+  // The blocks' rows, reused once the writer has every row's result (shared by the workers).
+  const rowsPool = new RowsPool();
+
   /** Restores the files this worker takes from the queue, one pipeline per file: rows ─> counter ─> writer. */
   async function worker(): Promise<void> {
     for (let next = queue.shift(); next !== undefined && !signal.aborted; next = queue.shift()) {
       const { name, entry } = next;
       const { store, prefix, compress, filter, counts, crypto } = pass;
       const step = `${pass.step}|${name}|${entry?.sha256 ?? next.size}`;
-      const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}), ...(filter ? { digests: filter } : {}) });
+      const rows = new RowsReader(target, { ...(sets ? { sets } : {}), ...(bins ? { bins } : {}), ...(filter ? { digests: filter } : {}) }, rowsPool);
       if (journal.has(step)) {
         summary.resumedFiles++;
         summary.resumedRecords += entry?.records ?? 0;
@@ -607,7 +610,10 @@ class RowCounter extends Transform {
     this.summary.read += rows.count + rows.skipped;
     this.summary.skippedByFilter += rows.skipped;
     if (this.link) this.link.restored += rows.count;
-    if (rows.count === 0) return callback();
+    if (rows.count === 0) {
+      rows.release();
+      return callback();
+    }
     if (this.limiter) this.limit(this.limiter, rows, 0, callback);
     else callback(null, rows);
   }
@@ -624,7 +630,11 @@ class RowCounter extends Transform {
       }, wait);
       return;
     }
-    callback(null, from === 0 ? rows : rows.slice(from, rows.count));
+    if (from === 0) return callback(null, rows);
+    // The slices pushed hold the rows' buffers for the writer; this chunk's own hold goes.
+    const rest = rows.slice(from, rows.count);
+    rows.release();
+    callback(null, rest);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

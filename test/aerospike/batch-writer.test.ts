@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { NameCache, TTL_NEVER_EXPIRE, WireRows, appendRecordRow, citrusleafNow } from '../../src/aerospike/batch-request.js';
+import { NameCache, TTL_NEVER_EXPIRE, WireRows, appendRecordRow, citrusleafNow, type RowsLender } from '../../src/aerospike/batch-request.js';
 import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../src/aerospike/batch-writer.js';
 import { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
@@ -284,8 +284,8 @@ describe('BatchWriter', () => {
 });
 
 /** The rows of `records` as the restore's decoder gives them: one WireRows of `namespace`. */
-function rowsOf(records: RawRecord[], namespace = 'test'): WireRows {
-  const rows = new WireRows(namespace, 64, 1);
+function rowsOf(records: RawRecord[], namespace = 'test', lender?: RowsLender): WireRows {
+  const rows = new WireRows(namespace, 64, 1, lender);
   const names = new NameCache();
   for (const r of records) {
     appendRecordRow(rows, r.digest, namespace, r.set, r.userKey, r.bins, names);
@@ -393,6 +393,48 @@ describe('BatchWriter with WireRows', () => {
     const byDigest = new Map(records.map((r) => [r.digest.toString('hex'), r]));
     expect(rows).toHaveLength(500);
     for (const row of rows) expect(row.bins).toEqual(byDigest.get(row.digest.toString('hex'))!.bins);
+  });
+
+  it('releases lent rows once every row of them has its result; their results read a record only until the rows are reused', async () => {
+    const { pending, node } = await heldReplyNode();
+    const cluster = await connect(node.address);
+    const given: WireRows[] = [];
+    const lender: RowsLender = { give: (r) => given.push(r) };
+    const records = Array.from({ length: 10 }, (_, i) => record(i));
+    const a = rowsOf(records.slice(0, 6), 'test', lender);
+    const b = rowsOf(records.slice(6), 'test', lender);
+    const results: WriteResult[] = [];
+    const readDuring: RawRecord[] = [];
+    const writer = new BatchWriter(cluster, {
+      batchSize: 4,
+      maxInFlightPerNode: 1,
+      onResult: (r) => {
+        results.push(r);
+        if (results.length % 2 === 1) readDuring.push(r.record);
+      },
+    });
+    const done = pipeline(Readable.from([a, b]), writer);
+    // Batches of 4: rows 0-3 of a; then a's last two with b's first two; then b's last two.
+    const answerNext = async () => {
+      await expect.poll(() => pending.length).toBe(1);
+      pending.shift()!();
+    };
+    await answerNext();
+    await expect.poll(() => results.length).toBe(4);
+    expect(given).toEqual([]);
+    await answerNext();
+    await expect.poll(() => results.length).toBe(8);
+    expect(given).toEqual([a]);
+    await answerNext();
+    await done;
+    expect(given).toEqual([a, b]);
+    // Records read during onResult are copies: they stay right when the bytes are reused.
+    a.buf.fill(0);
+    b.buf.fill(0);
+    const even = records.filter((_, i) => i % 2 === 0);
+    expect(readDuring.map((r) => [r.digest, r.bins])).toEqual(even.map((r) => [r.digest, r.bins]));
+    a.reset();
+    expect(() => results[1]!.record).toThrow(/reused/);
   });
 
   it('takes records and rows buffered together (_writev), one result each', async () => {

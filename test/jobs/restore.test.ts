@@ -3,6 +3,7 @@
  * into `bar`: write policies, TTL rules, filters and the namespace map, the per-record
  * error policy, index conflicts, and the refusal of a backup without a manifest.
  */
+import { randomBytes } from 'node:crypto';
 import Aerospike from 'aerospike';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/aerospike/cluster.js';
@@ -12,7 +13,7 @@ import { IncompleteBackupError } from '../../src/jobs/manifest.js';
 import { IndexConflictError, RecordWriteError, runRestore, type RestoreOptions } from '../../src/jobs/restore.js';
 import { openStore } from '../../src/storage/index.js';
 import { connectClient, startCluster, uniqueSetName, type TestCluster } from '../support/aerospike.js';
-import { clNow, connectWire, makeBackup, record, scanSets, truncateSets } from './support.js';
+import { clNow, connectWire, expectSameRecords, makeBackup, record, scanSets, truncateSets } from './support.js';
 
 let cluster: TestCluster;
 let client: Aerospike.Client;
@@ -162,6 +163,20 @@ describe('filters and namespace map', () => {
     // 30 records at 50/s: at least ~0.4 s, whatever burst the limiter allows first.
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect((await scanSets(wire, 'bar', [set])).size).toBe(30);
+  });
+
+  it('writes every record byte for byte while blocks reuse the rows of earlier ones (many blocks, small batches, rate-limited slices)', async () => {
+    // Blocks of ~2 KiB (1/16 of 32 KiB files): ~60 blocks, far more than a restore holds
+    // at once, so their rows are reused; batches of 5 rows straddle blocks, and the rate
+    // limit cuts blocks into slices. A buffer reused while a row of it still waited would
+    // write another record's bytes.
+    const set = newSet();
+    const from = backupAt();
+    const records = Array.from({ length: 400 }, (_, i) => record('test', set, `k${i}`, { v: i, s: randomBytes(60).toString('hex') + i, b: randomBytes(40 + (i % 50)) }));
+    await makeBackup(from, 'test', records, undefined, 32 * 1024);
+    const s = await runRestore(toBar(from, { batchSize: 5, parallel: 2, recordsPerSecond: 4000 }));
+    expect(s).toMatchObject({ read: 400, written: 400, skippedByFilter: 0 });
+    expectSameRecords(new Map(records.map((r) => [r.digest.toString('hex'), r])), await scanSets(wire, 'bar', [set]));
   });
 
   it('refuses a map that does not name the backup\'s namespace, rather than restoring into the source', async () => {

@@ -106,14 +106,15 @@ export async function truncateSets(client: Aerospike.Client, namespace: string, 
 }
 
 /**
- * A backup made by hand: one data file of `records`, their namespace, and a manifest.
+ * A backup made by hand: the data files of `records` (one unless `maxFileBytes` rolls
+ * them over; blocks are 1/16 of that), their namespace, and a manifest.
  * For restore tests that need records no cluster would hand a backup (expired ones,
  * a bin name the server refuses).
  */
-export async function makeBackup(location: string, namespace: string, records: RawRecord[], metadata?: BackupMetadata): Promise<void> {
+export async function makeBackup(location: string, namespace: string, records: RawRecord[], metadata?: BackupMetadata, maxFileBytes?: number): Promise<void> {
   const store = await openStore(location, 'write');
   const metadataEntry = metadata ? await writeMetadata(store, '', metadata) : undefined;
-  const sink = new DataFileSink({ store, prefix: '', baseName: `${namespace}_00`, compress: 'gzip' });
+  const sink = new DataFileSink({ store, prefix: '', baseName: `${namespace}_00`, compress: 'gzip', ...(maxFileBytes !== undefined ? { maxFileBytes } : {}) });
   await pipeline(Readable.from(records), sink);
   const files = sink.files();
   const now = new Date().toISOString();
