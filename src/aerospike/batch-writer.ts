@@ -444,13 +444,18 @@ export class BatchWriter extends Writable {
       conn.write(request);
       while (lastCode === undefined) {
         const frame = await conn.readFrame(this.timeoutMs + 1000);
-        if (frame.type !== ProtoType.MESSAGE) throw new ProtocolError(`unexpected proto type ${frame.type} in a batch reply`);
-        lastCode = readBatchReply(frame.body, (row) => {
-          const p = sent[row.index];
-          if (!p || answered[row.index]) throw new ProtocolError(`batch reply names row ${row.index} of ${sent.length}`);
-          answered[row.index] = true;
-          this.settle(p, row.resultCode);
-        });
+        try {
+          if (frame.type !== ProtoType.MESSAGE) throw new ProtocolError(`unexpected proto type ${frame.type} in a batch reply`);
+          lastCode = readBatchReply(frame.body, (row) => {
+            const p = sent[row.index];
+            if (!p || answered[row.index]) throw new ProtocolError(`batch reply names row ${row.index} of ${sent.length}`);
+            answered[row.index] = true;
+            this.settle(p, row.resultCode);
+          });
+        } finally {
+          // Nothing keeps a view of the reply: a large one's buffer serves the next (frame-pool.ts).
+          frame.lease?.release();
+        }
       }
       node.release(conn);
       this.spareRequests.push(spare && request.buffer === spare.buffer ? spare : request);

@@ -12,6 +12,7 @@ import { BatchWriter, type BatchWriterOptions, type WriteResult } from '../../sr
 import { Cluster } from '../../src/aerospike/cluster.js';
 import type { RawRecord } from '../../src/aerospike/types.js';
 import { partitionId } from '../../src/aerospike/wire/digest.js';
+import { framePool } from '../../src/aerospike/wire/frame-pool.js';
 import { Info1, Info2, Info3 } from '../../src/aerospike/wire/message.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { batchReply, batchRows, type BatchRowRequest, type FakeNode, type FakeNodeOptions } from './support/fake-node.js';
@@ -435,6 +436,19 @@ describe('BatchWriter with WireRows', () => {
     expect(readDuring.map((r) => [r.digest, r.bins])).toEqual(even.map((r) => [r.digest, r.bins]));
     a.reset();
     expect(() => results[1]!.record).toThrow(/reused/);
+  });
+
+  it('gives the buffer of a large reply back to the frame pool once it is read', async () => {
+    const node = await fake({ name: 'N', onMessage: batchNode(() => 0) });
+    const cluster = await connect(node.address);
+    // 3000 rows a batch: each reply frame is over 64 KiB, so it comes in a pooled buffer.
+    const records = Array.from({ length: 9000 }, (_, i) => record(i));
+    const before = framePool.stats;
+    const { results } = await writeRows(cluster, [rowsOf(records.slice(0, 3000)), rowsOf(records.slice(3000, 6000)), rowsOf(records.slice(6000))], { batchSize: 3000, maxInFlightPerNode: 1 });
+    expect(results).toHaveLength(9000);
+    const after = framePool.stats;
+    expect(after.allocated - before.allocated).toBeLessThanOrEqual(1);
+    expect(after.reused - before.reused).toBeGreaterThanOrEqual(2);
   });
 
   it('takes records and rows buffered together (_writev), one result each', async () => {
