@@ -5,14 +5,15 @@
  * and `sendKey` are for RawRecords only (WireRows carry their namespace and keys).
  *
  * Records are grouped by the master node of their partition and sent as batch writes
- * (batch-request.ts) of up to `batchSize` rows. Each node has at most
- * `maxInFlightPerNode` batches in flight; when a node's queue is full as well, the
- * Writable's callback is held until a batch of that node completes, so a fast source
- * waits instead of filling memory. The callback is held too while maxInFlightPerNode ×
- * batchSize rows wait for a retry (a node down, a partition without master). Bound: per
- * node, maxInFlightPerNode × batchSize rows in flight plus batchSize queued (or the rows
- * of the last WireRows chunk, which are queued at once); as many waiting for a retry;
- * plus the Writable's own highWaterMark (in chunks).
+ * (batch-request.ts) of up to `batchSize` rows and `maxBatchBytes` bytes of rows (a
+ * larger row goes alone). Each node has at most `maxInFlightPerNode` batches in flight;
+ * when a node's queue holds a whole batch as well, the Writable's callback is held until
+ * a batch of that node completes, so a fast source waits instead of filling memory. The
+ * callback is held too while maxInFlightPerNode × batchSize rows wait for a retry (a
+ * node down, a partition without master). Bound: per node, maxInFlightPerNode batches
+ * in flight plus a batch queued (or the rows of the last WireRows chunk, which are
+ * queued at once); as many rows waiting for a retry; plus the Writable's own
+ * highWaterMark (in chunks).
  *
  * Partial batches go out on the next turn of the event loop when the node has a free
  * slot: a slow source sees low latency, a fast one full batches.
@@ -36,7 +37,10 @@
  * `maxRetries` times. A retried write may have been applied before the failure: with
  * create-only it then reports 'exists', with generation-greater possibly 'fresher'.
  *
- * Write policies (info2 / info3 of each row; RESPOND_ALL_OPS as the C client sets it):
+ * Write policies (info2 / info3 of each row). Unlike the C client, rows do not ask for
+ * RESPOND_ALL_OPS: the writer reads only each row's result code, and the server's reply
+ * to every written bin cost it ~10 % of its CPU and the reply ~5x the bytes (a 2M-record
+ * restore at 512 rows a batch, docs/performance.md):
  *   generation-greater  WRITE|GENERATION_GT with the backup's generation; a missing record
  *                       counts as generation 0, so a backup record (generation >= 1) is
  *                       written unless the stored one is at least as fresh. Bins merge.
@@ -93,8 +97,10 @@ export interface BatchWriterOptions {
   policy?: WritePolicy;
   /** Added to the TTL of records that expire. */
   extraTtlSeconds?: number;
-  /** Rows per batch; default 128. */
+  /** Rows per batch; default 512. */
   batchSize?: number;
+  /** Bytes of rows per batch (a larger row goes alone); default 4 MiB. */
+  maxBatchBytes?: number;
   /** Batches in flight per node; default 2. */
   maxInFlightPerNode?: number;
   /** Store the user key: default when the record has one; false never sends it. */
@@ -124,6 +130,8 @@ interface Pending {
   namespace: string;
   partition: number;
   attempts: number;
+  /** The row's size in a request (for a record, about it). */
+  bytes: number;
 }
 
 /**
@@ -156,17 +164,30 @@ class RowResult implements WriteResult {
 interface NodeQueue {
   node: Node;
   rows: Pending[];
+  /** The bytes of `rows`. */
+  bytes: number;
   inFlight: number;
+}
+
+/** Rows per batch write (see docs/performance.md, "Tuning"). */
+export const DEFAULT_BATCH_SIZE = 512;
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** About the bytes of a record's row: header, namespace, set, key, and each bin's op. */
+function recordBytes(r: RawRecord): number {
+  let n = 64 + r.namespace.length + r.set.length + (r.userKey ? r.userKey.bytes.length : 0);
+  for (const b of r.bins) n += 8 + b.name.length + b.value.length;
+  return n;
 }
 
 const RETRY_BASE_MS = 100;
 const RETRY_MAX_MS = 3000;
 
 const POLICY_ATTRS: Record<WritePolicy, { info2: number; info3: number; sendGeneration: boolean }> = {
-  'generation-greater': { info2: Info2.WRITE | Info2.GENERATION_GT | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: true },
-  'create-only': { info2: Info2.WRITE | Info2.CREATE_ONLY | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
-  replace: { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: Info3.CREATE_OR_REPLACE, sendGeneration: false },
-  'ignore-generation': { info2: Info2.WRITE | Info2.RESPOND_ALL_OPS, info3: 0, sendGeneration: false },
+  'generation-greater': { info2: Info2.WRITE | Info2.GENERATION_GT, info3: 0, sendGeneration: true },
+  'create-only': { info2: Info2.WRITE | Info2.CREATE_ONLY, info3: 0, sendGeneration: false },
+  replace: { info2: Info2.WRITE, info3: Info3.CREATE_OR_REPLACE, sendGeneration: false },
+  'ignore-generation': { info2: Info2.WRITE, info3: 0, sendGeneration: false },
   delete: { info2: Info2.WRITE | Info2.DELETE, info3: 0, sendGeneration: false },
 };
 
@@ -183,6 +204,7 @@ export class BatchWriter extends Writable {
   private readonly queues = new Map<Node, NodeQueue>();
   private readonly policy: WritePolicy;
   private readonly batchSize: number;
+  private readonly maxBatchBytes: number;
   private readonly maxInFlight: number;
   private readonly maxRetries: number;
   private readonly timeoutMs: number;
@@ -213,12 +235,13 @@ export class BatchWriter extends Writable {
     super({ objectMode: true, ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}) });
     this.policy = opts.policy ?? 'generation-greater';
     if (!(this.policy in POLICY_ATTRS)) throw new TypeError(`unknown write policy "${this.policy}"`);
-    this.batchSize = opts.batchSize ?? 128;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_BATCH_BYTES;
     this.scratch = new RowBuffer(64 * 1024, this.batchSize);
     this.maxInFlight = opts.maxInFlightPerNode ?? 2;
     this.maxRetries = opts.maxRetries ?? 5;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    if (!(this.batchSize >= 1 && this.maxInFlight >= 1)) throw new RangeError('batchSize and maxInFlightPerNode must be at least 1');
+    if (!(this.batchSize >= 1 && this.maxInFlight >= 1 && this.maxBatchBytes >= 1)) throw new RangeError('batchSize, maxBatchBytes and maxInFlightPerNode must be at least 1');
     const known = cluster.namespaces();
     if (opts.namespace !== undefined && !known.includes(opts.namespace)) throw new NamespaceNotFoundError(opts.namespace, known);
   }
@@ -273,7 +296,7 @@ export class BatchWriter extends Writable {
 
   /** Counts a record in and routes it (or reports it at once); returns the queue it went to. */
   private accept(record: RawRecord, nowCl: number): NodeQueue | undefined {
-    const p: Pending = { record, rows: undefined, row: 0, namespace: this.opts.namespace ?? record.namespace, partition: 0, attempts: 0 };
+    const p: Pending = { record, rows: undefined, row: 0, namespace: this.opts.namespace ?? record.namespace, partition: 0, attempts: 0, bytes: recordBytes(record) };
     this.outstanding++;
     if (this.policy !== 'delete' && record.bins.length === 0) {
       this.report(p, 'failed', ResultCode.PARAMETER);
@@ -294,8 +317,9 @@ export class BatchWriter extends Writable {
     // Released (for reuse) once every row has its result (report).
     rows.unsettled = rows.count;
     if (rows.count === 0) rows.release();
+    const starts = rows.starts;
     for (let i = 0; i < rows.count; i++) {
-      const p: Pending = { record: undefined, rows, row: i, namespace: rows.namespace, partition: 0, attempts: 0 };
+      const p: Pending = { record: undefined, rows, row: i, namespace: rows.namespace, partition: 0, attempts: 0, bytes: starts[i + 1]! - starts[i]! };
       this.outstanding++;
       if (rows.opCount(i) === 0) {
         this.report(p, 'failed', ResultCode.PARAMETER);
@@ -315,7 +339,12 @@ export class BatchWriter extends Writable {
   /** True while a writer should wait: the record's node is saturated, or too many rows wait for a retry. */
   private isBlocked(queue: NodeQueue | undefined): boolean {
     if (this.retrying >= this.batchSize * this.maxInFlight) return true;
-    return queue !== undefined && queue.rows.length >= this.batchSize && queue.inFlight >= this.maxInFlight;
+    return queue !== undefined && this.isFull(queue) && queue.inFlight >= this.maxInFlight;
+  }
+
+  /** Whether a node's queue holds a whole batch: batchSize rows, or maxBatchBytes. */
+  private isFull(queue: NodeQueue): boolean {
+    return queue.rows.length >= this.batchSize || queue.bytes >= this.maxBatchBytes;
   }
 
   private releaseHeld(): void {
@@ -350,11 +379,12 @@ export class BatchWriter extends Writable {
     }
     let queue = this.queues.get(node);
     if (!queue) {
-      queue = { node, rows: [], inFlight: 0 };
+      queue = { node, rows: [], bytes: 0, inFlight: 0 };
       this.queues.set(node, queue);
     }
     queue.rows.push(p);
-    while (queue.inFlight < this.maxInFlight && queue.rows.length >= this.batchSize) this.send(queue);
+    queue.bytes += p.bytes;
+    while (queue.inFlight < this.maxInFlight && this.isFull(queue)) this.send(queue);
     this.scheduleFlush();
     return queue;
   }
@@ -377,7 +407,13 @@ export class BatchWriter extends Writable {
   }
 
   private send(queue: NodeQueue): void {
-    const batch = queue.rows.splice(0, this.batchSize);
+    // Up to batchSize rows and maxBatchBytes (at least one row, however large).
+    const rows = queue.rows;
+    let n = 0;
+    let bytes = 0;
+    while (n < rows.length && n < this.batchSize && (n === 0 || bytes + rows[n]!.bytes <= this.maxBatchBytes)) bytes += rows[n++]!.bytes;
+    const batch = rows.splice(0, n);
+    queue.bytes -= bytes;
     queue.inFlight++;
     this.sendBatch(queue.node, batch)
       .catch((err: Error) => this.destroy(err))
@@ -389,7 +425,7 @@ export class BatchWriter extends Writable {
 
   private afterBatch(queue: NodeQueue): void {
     if (this.stopped) return;
-    while (queue.inFlight < this.maxInFlight && queue.rows.length >= this.batchSize) this.send(queue);
+    while (queue.inFlight < this.maxInFlight && this.isFull(queue)) this.send(queue);
     if (queue.rows.length > 0) this.scheduleFlush();
     this.releaseHeld();
     if (queue.rows.length === 0 && queue.inFlight === 0) this.queues.delete(queue.node);

@@ -74,10 +74,10 @@ describe('BatchWriter', () => {
     const keyed = record(1, { userKey: { type: 3, bytes: Buffer.from('k1') }, voidTime: now + 1000 });
     const plain = record(2);
     const expected = {
-      'generation-greater': [Info2.WRITE | Info2.GENERATION_GT | Info2.RESPOND_ALL_OPS, 0, 3],
-      'create-only': [Info2.WRITE | Info2.CREATE_ONLY | Info2.RESPOND_ALL_OPS, 0, 0],
-      replace: [Info2.WRITE | Info2.RESPOND_ALL_OPS, Info3.CREATE_OR_REPLACE, 0],
-      'ignore-generation': [Info2.WRITE | Info2.RESPOND_ALL_OPS, 0, 0],
+      'generation-greater': [Info2.WRITE | Info2.GENERATION_GT, 0, 3],
+      'create-only': [Info2.WRITE | Info2.CREATE_ONLY, 0, 0],
+      replace: [Info2.WRITE, Info3.CREATE_OR_REPLACE, 0],
+      'ignore-generation': [Info2.WRITE, 0, 0],
     } as const;
     for (const [policy, [info2, info3, gen]] of Object.entries(expected)) {
       rows.length = 0;
@@ -449,6 +449,35 @@ describe('BatchWriter with WireRows', () => {
     const after = framePool.stats;
     expect(after.allocated - before.allocated).toBeLessThanOrEqual(1);
     expect(after.reused - before.reused).toBeGreaterThanOrEqual(2);
+  });
+
+  it('stops a batch at maxBatchBytes, sending a larger row alone, for records and rows alike', async () => {
+    const perRequest: number[] = [];
+    const node = await fake({
+      name: 'N',
+      onMessage: (request, send) => {
+        const got = batchRows(request);
+        perRequest.push(got.length);
+        for (const f of batchReply(got.map((r) => ({ index: r.index, resultCode: 0 })))) send(f);
+      },
+    });
+    const cluster = await connect(node.address);
+    const sized = (i: number, n: number) => record(i, { bins: [{ name: 'v', type: 4, value: randomBytes(n) }] });
+    // 30 KB rows under a 100 KB cap: 3 a batch; a 150 KB row goes alone.
+    const records = [...Array.from({ length: 7 }, (_, i) => sized(i, 30_000)), sized(7, 150_000), sized(8, 30_000)];
+    const opts = { batchSize: 100, maxBatchBytes: 100_000, maxInFlightPerNode: 1 };
+    // Written at once, so that every record is queued before the first batch goes.
+    const results: WriteResult[] = [];
+    const writer = new BatchWriter(cluster, { ...opts, onResult: (r) => results.push(r) });
+    for (const r of records) writer.write(r);
+    writer.end();
+    await finished(writer);
+    expect(results.map((r) => r.outcome)).toEqual(records.map(() => 'written'));
+    expect(perRequest).toEqual([3, 3, 1, 1, 1]);
+    perRequest.length = 0;
+    const asRows = await writeRows(cluster, [rowsOf(records)], opts);
+    expect(asRows.results).toHaveLength(9);
+    expect(perRequest).toEqual([3, 3, 1, 1, 1]);
   });
 
   it('takes records and rows buffered together (_writev), one result each', async () => {
