@@ -10,10 +10,15 @@
  * Start-up (docs/performance.md, "Start-up"): V8's compile cache is turned on before the
  * rest is imported, so a second run reuses the compiled code of the modules (Node's
  * module.enableCompileCache(), in the OS temp directory; NODE_DISABLE_COMPILE_CACHE=1
- * turns it off), and app.ts imports a command only when it runs.
+ * turns it off), and app.ts imports a command only when it runs. The young generation is
+ * held small from the start (gc-pacer.ts).
  */
 import module from 'node:module';
+import { holdYoungGeneration } from '../jobs/gc-pacer.js';
 import { unsupportedNodeMessage } from './node-version.js';
+
+// Before anything else allocates: the data paths' memory bound (gc-pacer.ts).
+holdYoungGeneration();
 
 try {
   (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();

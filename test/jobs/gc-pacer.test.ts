@@ -1,9 +1,11 @@
 /**
- * gc-pacer: a minor GC after every PACE_BYTES of released big buffers, none before.
+ * gc-pacer: a minor GC after every PACE_BYTES of released big buffers, none before; and
+ * a young generation that stops growing at YOUNG_CAP_BYTES once held.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PACE_BYTES, collectSoon } from '../../src/jobs/gc-pacer.js';
+import v8 from 'node:v8';
+import { PACE_BYTES, YOUNG_CAP_BYTES, collectSoon, holdYoungGeneration } from '../../src/jobs/gc-pacer.js';
 
 describe('collectSoon', () => {
   let minors = 0;
@@ -42,5 +44,19 @@ describe('collectSoon', () => {
       for (let i = 0; i < 100; i++) collectSoon(PACE_BYTES / 7);
       collectSoon(0);
     }).not.toThrow();
+  });
+
+  it('holds the young generation: it grows no further than YOUNG_CAP_BYTES (or the size it had)', () => {
+    const youngSize = () => v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')!.space_size;
+    holdYoungGeneration();
+    const start = youngSize();
+    // Objects that survive scavenges are what make V8 double the young generation.
+    const kept: number[][] = [];
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 2000; i++) kept.push([round, i, round * i]);
+      collectSoon(PACE_BYTES);
+    }
+    expect(kept).toHaveLength(400_000);
+    expect(youngSize()).toBeLessThanOrEqual(Math.max(start, YOUNG_CAP_BYTES));
   });
 });
