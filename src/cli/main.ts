@@ -11,13 +11,13 @@
  * rest is imported, so a second run reuses the compiled code of the modules (Node's
  * module.enableCompileCache(), in the OS temp directory; NODE_DISABLE_COMPILE_CACHE=1
  * turns it off), and app.ts imports a command only when it runs. The young generation is
- * held small from the start (gc-pacer.ts).
+ * held small from the start (young-generation.ts).
  */
 import module from 'node:module';
-import { holdYoungGeneration } from '../jobs/gc-pacer.js';
+import { holdYoungGeneration } from '../young-generation.js';
 import { unsupportedNodeMessage } from './node-version.js';
 
-// Before anything else allocates: the data paths' memory bound (gc-pacer.ts).
+// Before anything else allocates: the data paths' memory bound (young-generation.ts).
 holdYoungGeneration();
 
 try {

@@ -5,7 +5,8 @@
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import v8 from 'node:v8';
-import { PACE_BYTES, YOUNG_CAP_BYTES, collectSoon, holdYoungGeneration } from '../../src/jobs/gc-pacer.js';
+import { PACE_BYTES, collectSoon } from '../../src/jobs/gc-pacer.js';
+import { YOUNG_CAP_BYTES, holdYoungGeneration } from '../../src/young-generation.js';
 
 describe('collectSoon', () => {
   let minors = 0;
