@@ -1,5 +1,5 @@
 /** `aerobak restore`: parses the options and calls runRestore. */
-import { DEFAULT_BATCH_SIZE, type WritePolicy } from '../aerospike/batch-writer.js';
+import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_SIZE, type WritePolicy } from '../aerospike/batch-writer.js';
 import { ResultCode } from '../aerospike/wire/result-codes.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { RecordWriteError, runRestore, type RestoreOptions, type RestoreSummary } from '../jobs/restore.js';
@@ -72,7 +72,7 @@ const restoreOptions: readonly OptionSpec[] = [
 const performanceOptions: readonly OptionSpec[] = [
   { name: 'parallel', short: 'w', type: 'string', value: 'N', defaultText: '4', description: 'data files restored at once (1-256)' },
   { name: 'records-per-second', short: 'L', type: 'string', value: 'N', description: 'limit writes to N records per second overall' },
-  { name: 'batch-size', type: 'string', value: 'N', defaultText: String(DEFAULT_BATCH_SIZE), description: 'records per batch write (1-5000; a batch also stops at 4 MiB of rows)' },
+  { name: 'batch-size', type: 'string', value: 'N', defaultText: String(DEFAULT_BATCH_SIZE), description: `records per batch write (1-5000; a batch also stops at ${DEFAULT_BATCH_BYTES / (1024 * 1024)} MiB of rows)` },
   {
     name: 'bandwidth',
     short: 'N',

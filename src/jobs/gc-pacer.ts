@@ -30,7 +30,6 @@ import { steerYoungGeneration } from '../young-generation.js';
 /** Bytes of big buffers released between two minor GCs. */
 export const PACE_BYTES = 16 * 1024 * 1024;
 
-
 type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
 
 let gc: Gc | undefined | null = null;
