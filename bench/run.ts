@@ -25,7 +25,7 @@ import { CaseFailed, runChild, stopChildren } from './lib/child.js';
 import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
 import { generateRecord, recordDataBytes } from './lib/generator.js';
 import { startServerProcess, type ServerProcess } from './lib/server.js';
-import { formatAnchors, formatRatios, formatStartup, formatTable, median, ratios, summarize, type CaseSummary, type StartupFigures } from './lib/summary.js';
+import { formatAnchors, formatAnchorTries, formatRatios, formatStartup, formatTable, median, ratios, summarize, type CaseSummary, type StartupFigures } from './lib/summary.js';
 import { PARTITION_COUNT } from '../src/aerospike/types.js';
 
 const config = readConfig();
@@ -313,6 +313,8 @@ async function main(): Promise<void> {
   if (extra.startup) console.log(`Start-up (whole processes, the installed bin node dist/cli/main.js):\n${formatStartup(extra.startup as StartupFigures)}\n`);
   const anchorTable = formatAnchors(summaries, bestParallels());
   if (anchorTable) console.log(`Anchors (whole processes, each tool at its best --parallel, shown after @):\n${anchorTable}\n`);
+  const anchorTries = formatAnchorTries(Object.fromEntries(ANCHOR_CASES.map((c) => [c, results[c]?.runs ?? []])));
+  if (anchorTries) console.log(`Anchors at each --parallel tried (medians over the rounds: seconds, peak RSS):\n${anchorTries}\n`);
   if (anchorAsked && anchors.skipped) console.log(`${anchors.skipped}\n`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -137,6 +137,48 @@ export function formatAnchors(s: Partial<Record<CaseName, CaseSummary>>, bestPar
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** One --parallel try of an anchor case, as anchorCase keeps it in extra.tries. */
+interface AnchorTry {
+  parallel: number;
+  seconds: number;
+  peakRssMB?: number;
+}
+
+/**
+ * Every anchor tool's peak RSS and seconds at each --parallel it tried, medians over the
+ * rounds: the table above reports only each round's fastest try, and a larger --parallel
+ * that wins by the noise takes more memory, so the memory at the default (4) is read here.
+ * Undefined when no anchor case ran.
+ */
+export function formatAnchorTries(runs: Partial<Record<CaseName, CaseResult[]>>): string | undefined {
+  const rows: string[][] = [];
+  for (const [kind, kindName] of ANCHOR_KINDS) {
+    for (const [tool, toolName] of [['aerobak', 'aerobak'], ...ANCHOR_TOOLS] as const) {
+      const results = runs[`anchor-${tool}-${kind}` as CaseName];
+      if (!results || results.length === 0) continue;
+      const byParallel = new Map<number, AnchorTry[]>();
+      for (const r of results) {
+        for (const t of (r.extra?.tries as AnchorTry[] | undefined) ?? []) {
+          const list = byParallel.get(t.parallel) ?? [];
+          list.push(t);
+          byParallel.set(t.parallel, list);
+        }
+      }
+      const cells = [...byParallel.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([parallel, tries]) => {
+          const rss = tries.flatMap((t) => (t.peakRssMB === undefined ? [] : [t.peakRssMB]));
+          const secs = median(tries.map((t) => t.seconds)).toFixed(2);
+          return `@${parallel}: ${secs} s, ${rss.length > 0 ? `${median(rss).toFixed(0)} MB` : '- MB'}`;
+        });
+      if (cells.length > 0) rows.push([kindName, toolName, cells.join('   ')]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]}`).join('\n');
+}
+
 export interface StartupFigures {
   node?: { medianSeconds: number; minSeconds: number; maxSeconds: number; runs: number; medianCpuSeconds?: number; medianPeakRssMB?: number };
   help?: StartupFigures['node'];
