@@ -7,9 +7,9 @@
  * No vitest here: `npm run chaos` runs outside it.
  */
 import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/app.js';
+import { textSink } from '../support/text-sink.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -51,15 +51,8 @@ export function errorOf(run: CommandRun): { named: boolean; line: string } | und
 
 /** Runs `aerobak args` in this process; aborts it (as Ctrl-C would) after `boundMs` and says it hung. */
 export async function runInProcess(args: string[], boundMs: number, env: NodeJS.ProcessEnv = process.env): Promise<CommandRun> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        append(chunk.toString());
-        cb();
-      },
-    });
+  const stdout = textSink();
+  const stderr = textSink();
   const controller = new AbortController();
   let hung = false;
   const timer = setTimeout(() => {
@@ -71,7 +64,7 @@ export async function runInProcess(args: string[], boundMs: number, env: NodeJS.
   let crashed: string | undefined;
   try {
     code = await runCli(args, {
-      io: { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), env },
+      io: { stdout: stdout.stream, stderr: stderr.stream, env },
       signal: controller.signal,
     });
   } catch (err) {
@@ -79,7 +72,7 @@ export async function runInProcess(args: string[], boundMs: number, env: NodeJS.
   } finally {
     clearTimeout(timer);
   }
-  return { args, code, stdout, stderr, ms: performance.now() - started, hung, ...(crashed ? { crashed } : {}) };
+  return { args, code, stdout: stdout.text(), stderr: stderr.text(), ms: performance.now() - started, hung, ...(crashed ? { crashed } : {}) };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ProgressOutput, formatBytes, formatDuration, progressLine } from '../../src/cli/output.js';
+import { textSink } from '../support/text-sink.js';
 
 describe('progress output', () => {
   it('shows records of the total, percent, bytes, rates and ETA on one line', () => {
@@ -29,17 +29,8 @@ describe('progress output', () => {
 
   it('rewrites the line in place on a TTY, stays silent otherwise, and writes JSON lines with --json', () => {
     const capture = (isTTY: boolean) => {
-      let text = '';
-      const stream = Object.assign(
-        new Writable({
-          write(chunk: Buffer, _e, cb) {
-            text += chunk.toString();
-            cb();
-          },
-        }),
-        { isTTY, columns: 80 },
-      );
-      return { stream, text: () => text };
+      const sink = textSink();
+      return { stream: Object.assign(sink.stream, { isTTY, columns: 80 }), text: sink.text };
     };
     const view = { phase: 'restore' as const, records: 1, bytes: 0, elapsedMs: 1, recordsPerSecond: 1, bytesPerSecond: 0 };
 

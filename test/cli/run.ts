@@ -3,10 +3,10 @@
  * in-process through runCli with the output captured.
  */
 import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { runCli } from '../../src/cli/app.js';
+import { textSink } from '../support/text-sink.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -37,20 +37,13 @@ export function aerobak(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdou
 
 /** Runs a command in-process with captured output (no TTY: no progress line). */
 export async function inProcess(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        append(chunk.toString());
-        cb();
-      },
-    });
+  const stdout = textSink();
+  const stderr = textSink();
   const code = await runCli(args, {
-    io: { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), env: {} },
+    io: { stdout: stdout.stream, stderr: stderr.stream, env: {} },
     signal: new AbortController().signal,
   });
-  return { code, stdout, stderr };
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
 export const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);

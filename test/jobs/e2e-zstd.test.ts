@@ -8,11 +8,10 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type Aerospike from 'aerospike';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/aerospike/cluster.js';
-import { runCli } from '../../src/cli/app.js';
+import { inProcess as aerobak } from '../cli/run.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import { readManifest, type Manifest } from '../../src/jobs/manifest.js';
 import { runRestore } from '../../src/jobs/restore.js';
@@ -39,20 +38,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => tearDown({ client, wire, cluster, tmp, sets: [set] }));
-
-/** Runs an aerobak command in-process; resolves with its exit code and output. */
-async function aerobak(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const sink = (key: 'stdout' | 'stderr') =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        out[key] += chunk.toString();
-        cb();
-      },
-    });
-  const code = await runCli(args, { io: { stdout: sink('stdout'), stderr: sink('stderr'), env: {} }, signal: new AbortController().signal });
-  return { code, ...out };
-}
 
 const toBar = (from: string, more: { force?: boolean } = {}) => ({ cluster: { hosts: cluster.hosts }, from, namespaceMap: new Map([['test', 'bar']]), mode: 'replace' as const, ...more });
 
