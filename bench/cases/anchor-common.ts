@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { REPO_DIR } from '../lib/config.js';
 import { truncateSet, type CaseParams, type CaseResult } from '../lib/case-runtime.js';
+import type { AnchorTry } from '../lib/summary.js';
 
 export type AnchorTool = 'aerobak' | 'c' | 'go';
 export type AnchorKind = 'backup-none' | 'backup-zstd' | 'restore';
@@ -210,7 +211,7 @@ export function anchorCommand(tool: AnchorTool, kind: AnchorKind, p: CaseParams,
 export async function anchorCase(tool: AnchorTool, kind: AnchorKind, p: CaseParams): Promise<CaseResult> {
   const tools = findAnchorTools();
   if (tool === 'aerobak') ensureBuilt();
-  const tries: Array<{ parallel: number; seconds: number; cpuSeconds?: number; peakRssMB?: number; bytes: number; files: number }> = [];
+  const tries: AnchorTry[] = [];
   let best: { parallel: number; run: ProcessRun; bytes: number; files: number; dir: string } | undefined;
   for (const parallel of anchorParallels()) {
     let dir: string;

@@ -138,10 +138,13 @@ export function formatAnchors(s: Partial<Record<CaseName, CaseSummary>>, bestPar
 }
 
 /** One --parallel try of an anchor case, as anchorCase keeps it in extra.tries. */
-interface AnchorTry {
+export interface AnchorTry {
   parallel: number;
   seconds: number;
+  cpuSeconds?: number;
   peakRssMB?: number;
+  bytes: number;
+  files: number;
 }
 
 /**

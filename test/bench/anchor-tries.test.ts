@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { CaseResult } from '../../bench/lib/case-runtime.js';
-import { formatAnchorTries } from '../../bench/lib/summary.js';
+import { formatAnchorTries, type AnchorTry } from '../../bench/lib/summary.js';
 
 /** A round of an anchor case as anchorCase returns it: its tries in extra. */
-function round(tries: Array<{ parallel: number; seconds: number; peakRssMB?: number }>): CaseResult {
+function round(given: Array<Pick<AnchorTry, 'parallel' | 'seconds' | 'peakRssMB'>>): CaseResult {
+  const tries: AnchorTry[] = given.map((t) => ({ ...t, bytes: 1, files: 1 }));
   const best = tries.reduce((a, b) => (b.seconds < a.seconds ? b : a));
   return { records: 1000, bytes: 1, bytesWhat: '', seconds: best.seconds, peakRssMB: best.peakRssMB ?? 0, cpuSeconds: 0, rssProfileMB: [], extra: { bestParallel: best.parallel, tries } };
 }
