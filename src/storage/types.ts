@@ -133,7 +133,7 @@ export interface ObjectStore {
    * failed) no new object is visible and nothing is left behind to pay for:
    * no temporary file, no unfinished multipart upload.
    *
-   * Memory use is bounded by the backend's buffering (S3: queueSize x
+   * Memory use is bounded by the backend's buffering (S3: (queueSize + 2) x
    * partSize; GCS: chunkSize), whatever the size of the object: the source is
    * read only as fast as the store accepts data.
    *

@@ -4,7 +4,7 @@
  * the sealed files are kept, and the backup restores to exactly the source with no record
  * stored twice, having scanned fewer records than a whole backup.
  *
- * Data files of 18 MiB (incompressible blobs) are sent as multipart uploads of 16 MiB
+ * Data files of 18 MiB (incompressible blobs) are sent as multipart uploads of 8 MiB
  * parts (the CLI's default part size), so the kill lands while one is open.
  */
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';

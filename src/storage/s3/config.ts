@@ -35,10 +35,10 @@ export interface S3Options {
   /**
    * Size of each part of a multipart upload, in bytes: at least 5 MiB (the
    * S3 minimum). An object of up to one part is sent with a single PUT. The
-   * largest object is 10,000 parts: 160 GiB at the default 16 MiB.
+   * largest object is 10,000 parts: 78 GiB at the default 8 MiB.
    */
   partSize?: number;
-  /** Parts uploaded at once. Upload memory is at most queueSize x partSize (64 MiB by default). */
+  /** Parts uploaded at once. Upload memory is at most (queueSize + 2) x partSize per object (32 MiB by default). */
   queueSize?: number;
   /**
    * Attempts per request (each part, each GET, HEAD, LIST, DELETE, PUT) for
@@ -121,8 +121,16 @@ export interface S3Config {
 
 const MIB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MIB;
-export const DEFAULT_PART_SIZE = 16 * MIB;
-export const DEFAULT_QUEUE_SIZE = 4;
+/**
+ * The defaults keep a backup's upload memory small: lib-storage's Upload holds up to
+ * (queueSize + 2) parts per object (queueSize in flight, the part being gathered from
+ * the source, and the copy Buffer.concat makes of it), 32 MiB at 8 MiB x 2. A backup
+ * uploads one object per --parallel group, so at the default 4 groups that is 128 MiB
+ * and 8 PUTs in flight (as many as the AWS CLI's default 10 requests of 8 MiB). Measured
+ * (docs/performance.md, "Memory"): 16 MiB x 4 took a 4M-record backup to S3 to 474 MB.
+ */
+export const DEFAULT_PART_SIZE = 8 * MIB;
+export const DEFAULT_QUEUE_SIZE = 2;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

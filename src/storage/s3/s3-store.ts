@@ -2,7 +2,8 @@
  * Amazon S3 and S3-compatible services (MinIO, ...), through the AWS SDK v3.
  *
  * Writes use lib-storage's Upload: parts of `partSize` bytes, `queueSize` of
- * them in flight, so memory stays at most queueSize x partSize; an object of
+ * them in flight, so memory stays at most (queueSize + 2) x partSize (the parts
+ * in flight, the one being gathered and its concatenated copy); an object of
  * one part goes as a single PUT. The first part that fails for good (its
  * retries spent) ends the upload: the workers share one reader of the body,
  * which the failing worker closes, so none reads on. With
