@@ -19,7 +19,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ANCHOR_CASES, CASE_NAMES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type BenchConfig, type CaseName } from './lib/config.js';
+import { ANCHOR_CASES, CASE_NAMES, S3_CASES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type BenchConfig, type CaseName } from './lib/config.js';
 import { findAnchorTools } from './cases/anchor-common.js';
 import { CaseFailed, runChild, stopChildren } from './lib/child.js';
 import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
@@ -27,6 +27,8 @@ import { generateRecord, recordDataBytes } from './lib/generator.js';
 import { startServerProcess, type ServerProcess } from './lib/server.js';
 import { formatAnchors, formatAnchorTries, formatRatios, formatStartup, formatTable, median, ratios, summarize, type CaseSummary, type StartupFigures } from './lib/summary.js';
 import { PARTITION_COUNT } from '../src/aerospike/types.js';
+import type { S3Target } from './cases/s3-common.js';
+import { startThrottledLink, type ThrottledLink } from './lib/throttled-link.js';
 
 const config = readConfig();
 const startedAt = new Date();
@@ -68,6 +70,10 @@ const NOTES: Partial<Record<CaseName, string>> = {
   'write-ceiling': 'BatchWriter x parallel, records pre-generated in memory, mode replace; RSS includes them',
   'backup-throttled': 'runBackup gzip, store writes throttled; capped partition range',
   'restore-throttled': 'runRestore of the throttled backup, store reads throttled',
+  's3-backup': 'node dist/cli/main.js backup (default zstd) to s3:// on the S3 test server (MinIO, loopback), whole process',
+  's3-restore': 'node dist/cli/main.js restore --mode replace of s3-backup from s3://, whole process',
+  's3-backup-throttled': 's3-backup through a link throttled both ways (one rate shared by all connections); capped partition range',
+  's3-restore-throttled': 's3-restore of s3-backup-throttled through the same throttled endpoint',
   'anchor-aerobak-backup-none': 'node dist/cli/main.js backup -z none, whole process, best of AEROBAK_BENCH_ANCHOR_PARALLEL',
   'anchor-aerobak-backup-zstd': 'node dist/cli/main.js backup -z zstd, whole process, best --parallel',
   'anchor-aerobak-restore': 'node dist/cli/main.js restore --mode replace of anchor-aerobak-backup-none, whole process, best --parallel',
@@ -235,30 +241,10 @@ async function main(): Promise<void> {
   // (from the rounds above) when that is slower (then the store is not the bottleneck).
   if (THROTTLED_CASES.some(wanted)) {
     const rate = config.throttleMBps * 1e6;
-    const gz = results['backup-gzip']?.runs ?? [];
-    const storedPerRecord = gz.length > 0 ? gz.reduce((n, r) => n + r.bytes, 0) / gz.reduce((n, r) => n + r.records, 0) : 250;
-    const medianRps = (c: CaseName) => {
-      const runs = results[c]?.runs ?? [];
-      return runs.length > 0 ? median(runs.map((r) => r.records / r.seconds)) : Infinity;
-    };
-    const byRate = (rate * config.throttleSeconds) / storedPerRecord;
-    const bySpeed = Math.min(medianRps('backup-gzip'), medianRps('restore')) * config.throttleSeconds;
-    const wantedRecords = Math.min(config.records, byRate, bySpeed);
-    const count = Math.max(1, Math.min(PARTITION_COUNT, Math.round((PARTITION_COUNT * wantedRecords) / config.records)));
-    const partitions = { first: 0, last: count - 1 };
-    const expectedRecords = Math.round((config.records * count) / PARTITION_COUNT);
-    extra.throttle = {
-      MBps: config.throttleMBps,
-      targetSeconds: config.throttleSeconds,
-      partitions: `${partitions.first}-${partitions.last}`,
-      expectedRecords,
-      storedBytesPerRecord: Math.round(storedPerRecord),
-      cappedBy: wantedRecords === config.records ? 'data set size' : byRate <= bySpeed ? 'throttled rate' : 'unthrottled speed (the store will not be the bottleneck)',
-    };
-    log(
-      `throttled runs at ${config.throttleMBps} MB/s on partitions ${partitions.first}-${partitions.last} ` +
-        `(~${expectedRecords.toLocaleString('en-US')} records, ~${Math.round((expectedRecords * storedPerRecord) / 1e6)} MB stored; capped by ${(extra.throttle as { cappedBy: string }).cappedBy})`,
-    );
+    const cap = throttledCap('backup-gzip', 'restore');
+    const partitions = cap.partitions;
+    extra.throttle = cap.figures;
+    log(`throttled runs at ${config.throttleMBps} MB/s: ${cap.line}`);
     const dir = join(workRoot, 'throttled');
     const backupDir = join(dir, 'backup');
     let backedUp = false;
@@ -278,6 +264,18 @@ async function main(): Promise<void> {
     }
     if (!config.keep) rmSync(dir, { recursive: true, force: true });
   }
+  // The S3 cases, once each: the bin to and from the S3 test server, then through a link
+  // throttled to the same rate as the throttled pair, on a capped data set.
+  if (S3_CASES.some(wanted)) {
+    try {
+      extra.s3 = await runS3Cases(base, timeoutMs);
+    } catch (err) {
+      // Named in AEROBAK_BENCH_CASES, they must run; in a run of every case, no S3 test
+      // server (MinIO, built from the Go module proxy on first use) is one skipped line.
+      if (config.casesNamed) failed = true;
+      log(`the S3 cases ${config.casesNamed ? 'FAILED' : 'were skipped'}: ${(err as Error).message}`);
+    }
+  }
   if (server) extra.serverRssAtEndMB = await server.rssMB();
   if (config.hosts !== undefined && !config.keep) {
     // A real cluster is shared: leave nothing behind (AEROBAK_BENCH_KEEP=1 keeps test.bench for AEROBAK_BENCH_SKIP_LOAD).
@@ -293,7 +291,7 @@ async function main(): Promise<void> {
     rec.summary = summarize(rec.runs, rec.failures.length, dataBytes);
     if (rec.summary) summaries[c] = rec.summary;
   }
-  for (const c of THROTTLED_CASES) {
+  for (const c of [...THROTTLED_CASES, 's3-backup-throttled', 's3-restore-throttled'] as const) {
     const r = results[c]?.runs[0];
     if (!r) continue;
     const mbps = r.bytes / r.seconds / 1e6;
@@ -302,6 +300,10 @@ async function main(): Promise<void> {
       `${NOTES[c]}; ${r.records.toLocaleString('en-US')} records, stored bytes at ${mbps.toFixed(1)} MB/s of ${config.throttleMBps}: ` +
       (bound ? 'the store was the bottleneck' : 'the store was NOT the bottleneck (the job is slower than the throttle; lower AEROBAK_BENCH_THROTTLE_MBPS)');
     r.extra = { ...r.extra, storeWasBottleneck: bound };
+  }
+  for (const c of ['s3-backup', 's3-backup-throttled'] as const) {
+    const buffers = results[c]?.runs[0]?.extra?.uploadBuffersMB;
+    if (typeof buffers === 'number') NOTES[c] = `${NOTES[c]}; the uploads may hold up to ${buffers} MiB (groups x (queueSize + 2) x partSize)`;
   }
   const ratioList = ratios(summaries);
   const target = config.hosts === undefined ? 'the project test server (1 node, child process)' : `AEROSPIKE_HOSTS=${config.hosts}`;
@@ -332,6 +334,85 @@ async function main(): Promise<void> {
   writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`results: ${path}`);
   if (config.profile) console.log(`CPU profiles: ${join(RESULTS_DIR, 'profiles')} (summarize one: npx tsx bench/profile-summary.ts bench/results/profiles/<case>-r1-${stamp}/)`);
+}
+
+/**
+ * The partition range a throttled pair runs on, so that each run takes about
+ * throttleSeconds: at the throttled rate, or at the unthrottled speed of the same jobs
+ * (`backupCase`, `restoreCase`, from the runs so far) when that is slower (then the store
+ * is not the bottleneck).
+ */
+function throttledCap(backupCase: CaseName, restoreCase: CaseName): { partitions: { first: number; last: number }; figures: Record<string, unknown>; line: string } {
+  const rate = config.throttleMBps * 1e6;
+  const runs = results[backupCase]?.runs ?? [];
+  const storedPerRecord = runs.length > 0 ? runs.reduce((n, r) => n + r.bytes, 0) / runs.reduce((n, r) => n + r.records, 0) : 250;
+  const medianRps = (c: CaseName) => {
+    const rs = results[c]?.runs ?? [];
+    return rs.length > 0 ? median(rs.map((r) => r.records / r.seconds)) : Infinity;
+  };
+  const byRate = (rate * config.throttleSeconds) / storedPerRecord;
+  const bySpeed = Math.min(medianRps(backupCase), medianRps(restoreCase)) * config.throttleSeconds;
+  const wantedRecords = Math.min(config.records, byRate, bySpeed);
+  const count = Math.max(1, Math.min(PARTITION_COUNT, Math.round((PARTITION_COUNT * wantedRecords) / config.records)));
+  const partitions = { first: 0, last: count - 1 };
+  const expectedRecords = Math.round((config.records * count) / PARTITION_COUNT);
+  const cappedBy = wantedRecords === config.records ? 'data set size' : byRate <= bySpeed ? 'throttled rate' : 'unthrottled speed (the store will not be the bottleneck)';
+  return {
+    partitions,
+    figures: { MBps: config.throttleMBps, targetSeconds: config.throttleSeconds, partitions: `${partitions.first}-${partitions.last}`, expectedRecords, storedBytesPerRecord: Math.round(storedPerRecord), cappedBy },
+    line:
+      `partitions ${partitions.first}-${partitions.last} (~${expectedRecords.toLocaleString('en-US')} records, ` +
+      `~${Math.round((expectedRecords * storedPerRecord) / 1e6)} MB stored; capped by ${cappedBy})`,
+  };
+}
+
+/**
+ * The S3 cases: starts the S3 test server (MinIO, built on first use like the tests do) and,
+ * for the throttled pair, a throttled link in front of it (bench/lib/throttled-link.ts); runs
+ * the wanted cases once; stops both. Returns what the JSON keeps about them.
+ */
+async function runS3Cases(base: CaseParams, timeoutMs: number): Promise<Record<string, unknown>> {
+  const wanted = (c: CaseName) => config.cases.includes(c);
+  const { startS3Server } = await import('../test/support/s3-server.js');
+  log('starting the S3 test server (MinIO) for the S3 cases...');
+  const s3 = await startS3Server({ quiet: true });
+  const figures: Record<string, unknown> = {};
+  const links: ThrottledLink[] = [];
+  try {
+    await s3.createBucket('bench');
+    const endpoint = s3.options.endpoint!;
+    const creds = s3.options.credentials as { accessKeyId: string; secretAccessKey: string };
+    const target = (prefix: string, through = endpoint): S3Target => ({ endpoint: through, region: s3.options.region ?? 'us-east-1', accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, bucket: 'bench', prefix });
+    const dir = join(workRoot, 's3');
+    if (wanted('s3-backup') || wanted('s3-restore')) {
+      const t = target(`${stamp}-full`);
+      const backedUp = (await measure('s3-backup', 1, { ...base, dir, s3: t }, { timeoutMs }, !wanted('s3-backup'))) !== undefined;
+      if (wanted('s3-restore')) {
+        if (backedUp) await measure('s3-restore', 1, { ...base, dir, s3: t }, { timeoutMs });
+        else note('s3-restore', 1, 'needs s3-backup, which failed: skipped');
+      }
+    }
+    if (wanted('s3-backup-throttled') || wanted('s3-restore-throttled')) {
+      const rate = config.throttleMBps * 1e6;
+      const u = new URL(endpoint);
+      const link = await startThrottledLink({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }, rate);
+      links.push(link);
+      const cap = throttledCap('s3-backup', 's3-restore');
+      figures.throttle = { ...cap.figures, through: 'bench/lib/throttled-link.ts: one token bucket each way, shared by every connection' };
+      log(`S3 throttled runs through a link of ${config.throttleMBps} MB/s each way: ${cap.line}`);
+      const t = target(`${stamp}-throttled`, `${u.protocol}//${link.address}`);
+      const backedUp =
+        (await measure('s3-backup-throttled', 1, { ...base, dir, s3: t, partitions: cap.partitions, throttleBytesPerSecond: rate }, { timeoutMs }, !wanted('s3-backup-throttled'))) !== undefined;
+      if (wanted('s3-restore-throttled')) {
+        if (backedUp) await measure('s3-restore-throttled', 1, { ...base, dir, s3: t, throttleBytesPerSecond: rate }, { timeoutMs });
+        else note('s3-restore-throttled', 1, 'needs s3-backup-throttled, which failed: skipped');
+      }
+    }
+  } finally {
+    for (const l of links) await l.close().catch(() => undefined);
+    await s3.stop();
+  }
+  return figures;
 }
 
 /** Each anchor case's best --parallel, in its median run. */

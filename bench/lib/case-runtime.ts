@@ -4,8 +4,15 @@
  * passes parameters as JSON in AEROBAK_BENCH_PARAMS; the case prints one line
  * `@@bench-result {json}` on stdout (anything else on stdout or stderr is just logged).
  */
+import { holdYoungGeneration } from '../../src/young-generation.js';
 import { Cluster, type ClusterOptions } from '../../src/aerospike/cluster.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { S3Target } from '../cases/s3-common.js';
+
+// As the CLI does before it loads a job (src/cli/main.ts): the young generation held small,
+// so that a case's memory is the product's. Case files import this module before the
+// jobs' modules, so this runs before those load.
+holdYoungGeneration();
 
 export const RESULT_MARKER = '@@bench-result ';
 
@@ -30,6 +37,8 @@ export interface CaseParams {
   /** The load step: generate records [first, first + count). */
   first?: number;
   count?: number;
+  /** The S3 cases: where they write and read (bench/run.ts starts the server). */
+  s3?: S3Target;
 }
 
 /** What a case reports. `bytes` means what `bytesWhat` says (each case has its own). */

@@ -44,6 +44,9 @@ export const ANCHOR_CASES = [
 ] as const;
 export type AnchorCaseName = (typeof ANCHOR_CASES)[number];
 
+/** The S3 cases (bench/cases/s3-common.ts), in the order they run. */
+export const S3_CASES = ['s3-backup', 's3-restore', 's3-backup-throttled', 's3-restore-throttled'] as const;
+
 export const CASE_NAMES = [
   'scan-ceiling',
   'client-scan',
@@ -60,6 +63,7 @@ export const CASE_NAMES = [
   'write-ceiling',
   'backup-throttled',
   'restore-throttled',
+  ...S3_CASES,
   'startup',
   ...ANCHOR_CASES,
 ] as const;

@@ -75,7 +75,7 @@ async function* throttled(source: ByteSource, bucket: TokenBucket, signal: Abort
 }
 
 /** A Transform that passes bytes through at the bucket's pace. */
-class ThrottleTransform extends Transform {
+export class ThrottleTransform extends Transform {
   readonly #bucket: TokenBucket;
 
   constructor(bucket: TokenBucket) {

@@ -1,0 +1,5 @@
+/** S3 case (s3-common.ts): the bin's backup to/from MinIO, a whole process. */
+import { runCase } from '../lib/case-runtime.js';
+import { s3Case } from './s3-common.js';
+
+runCase((p) => s3Case('backup', p));
