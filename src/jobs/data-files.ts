@@ -41,6 +41,7 @@ import { objectName } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/types.js';
 import { checkLevel, codecOf, decompressor, requireCompression, type Codec, type Compression, type Compressor } from './compression.js';
 import { collectSoon } from './gc-pacer.js';
+import { Sha256Thread } from './sha256-thread.js';
 import type { FileCrypto } from '../crypto/backup-keys.js';
 import { DecryptError, encryptedSize, type EncryptStream } from '../crypto/stream-aead.js';
 
@@ -169,6 +170,47 @@ class Meter extends Transform {
   }
 }
 
+/**
+ * The Meter of a data file being written: counts the stored bytes and hashes them on the
+ * process's SHA-256 thread (sha256-thread.ts), off the backup's main thread; in-thread when
+ * there is none. A chunk is passed on once the thread has its copy (or waits for a free
+ * slot: backpressure).
+ */
+class WriteMeter extends Transform {
+  bytes = 0;
+  readonly #thread = Sha256Thread.shared();
+  readonly #id = this.#thread?.open();
+  readonly #hash = this.#thread ? undefined : createHash('sha256');
+  #digested = false;
+
+  constructor() {
+    super({ highWaterMark: METER_HIGH_WATER_MARK });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.#hash) {
+      this.#hash.update(chunk);
+      callback(null, chunk);
+      return;
+    }
+    this.#thread!.update(this.#id!, chunk).then(() => callback(null, chunk), callback);
+  }
+
+  /** The SHA-256 of everything that passed, lowercase hex. Call once, after the end. */
+  sha256(): Promise<string> {
+    this.#digested = true;
+    return this.#hash ? Promise.resolve(this.#hash.digest('hex')) : this.#thread!.digest(this.#id!);
+  }
+
+  // A file torn down (destroyed with a reason) is never digested: drop its state. A clean
+  // end destroys the stream too (autoDestroy), before close() asks for the digest.
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (error && !this.#digested) this.#thread?.discard(this.#id!);
+    callback(error);
+  }
+}
+
 /** A Writable that drops what it is given: the end of a chain read only for its checks or side effects. */
 export function discard(): Writable {
   return new Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
@@ -195,7 +237,7 @@ class OutputFile {
   readonly #compressor: Compressor | undefined;
   /** Encrypts what the compressor (or the head) produces, for an encrypted backup. */
   readonly #encryptor: (Transform & { bytesIn?: number }) | undefined;
-  readonly #meter = new Meter();
+  readonly #meter = new WriteMeter();
   /** Writes not yet taken by the head of the chain, oldest first. */
   readonly #inFlight: Promise<void>[] = [];
   /** Rejects of the steps being waited for (see the constructor), and how the chain ended. */
@@ -294,7 +336,7 @@ class OutputFile {
     this.#head.end();
     const failure = await this.settled;
     if (failure !== undefined) throw failure;
-    return { size: this.#meter.bytes, sha256: this.#meter.sha256() };
+    return { size: this.#meter.bytes, sha256: await this.#meter.sha256() };
   }
 
   /** Tears the chain down; the store keeps nothing of the file (ObjectStore.write is atomic). */
