@@ -377,7 +377,7 @@ async function runS3Cases(base: CaseParams, timeoutMs: number): Promise<Record<s
   log('starting the S3 test server (MinIO) for the S3 cases...');
   const s3 = await startS3Server({ quiet: true });
   const figures: Record<string, unknown> = {};
-  const links: ThrottledLink[] = [];
+  let link: ThrottledLink | undefined;
   try {
     await s3.createBucket('bench');
     const endpoint = s3.options.endpoint!;
@@ -395,8 +395,7 @@ async function runS3Cases(base: CaseParams, timeoutMs: number): Promise<Record<s
     if (wanted('s3-backup-throttled') || wanted('s3-restore-throttled')) {
       const rate = config.throttleMBps * 1e6;
       const u = new URL(endpoint);
-      const link = await startThrottledLink({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }, rate);
-      links.push(link);
+      link = await startThrottledLink({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }, rate);
       const cap = throttledCap('s3-backup', 's3-restore');
       figures.throttle = { ...cap.figures, through: 'bench/lib/throttled-link.ts: one token bucket each way, shared by every connection' };
       log(`S3 throttled runs through a link of ${config.throttleMBps} MB/s each way: ${cap.line}`);
@@ -409,7 +408,7 @@ async function runS3Cases(base: CaseParams, timeoutMs: number): Promise<Record<s
       }
     }
   } finally {
-    for (const l of links) await l.close().catch(() => undefined);
+    await link?.close().catch(() => undefined);
     await s3.stop();
   }
   return figures;
