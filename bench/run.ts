@@ -62,7 +62,7 @@ const NOTES: Partial<Record<CaseName, string>> = {
   'backup-gzip': 'runBackup to a local dir, gzip level 6',
   restore: 'runRestore of the backup-gzip output into bar, mode replace (bar.bench truncated first)',
   'backup-encrypted': 'runBackup to a local dir, gzip level 6 and --encrypt with a key (AES-256-GCM 1 MiB segments)',
-  'backup-zstd': 'runBackup to a local dir, zstd level 3, the default (node:zlib zstd streams, frame checksum on)',
+  'backup-zstd': 'runBackup to a local dir, zstd at the default level (1; node:zlib zstd streams, frame checksum on)',
   'restore-zstd': 'runRestore of the backup-zstd output into bar, mode replace (bar.bench truncated first)',
   'export-parquet': 'runExport from the cluster to Parquet in a local dir, default codec (snappy)',
   'export-from-backup': 'runExport of the backup-zstd output to Parquet in a local dir, default codec (snappy)',

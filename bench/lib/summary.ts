@@ -73,12 +73,12 @@ export function ratios(s: Partial<Record<CaseName, CaseSummary>>): Ratio[] {
     { name: 'backup(none) / official client scan', of: 'records/s', value: div(rps('backup-none'), rps('client-scan')) },
     { name: 'backup(gzip) / official client scan', of: 'records/s', value: div(rps('backup-gzip'), rps('client-scan')) },
     { name: 'scan ceiling / official client scan', of: 'records/s', value: div(scan, rps('client-scan')) },
-    { name: 'backup(zstd 3) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-zstd'), rps('backup-gzip')) },
+    { name: 'backup(zstd 1) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-zstd'), rps('backup-gzip')) },
     { name: 'backup(gzip 6, encrypted) / backup(gzip 6)', of: 'records/s', value: div(rps('backup-encrypted'), rps('backup-gzip')) },
-    { name: 'restore(zstd 3) / restore(gzip 6)', of: 'records/s', value: div(rps('restore-zstd'), rps('restore')) },
-    { name: 'export(parquet) / backup(zstd 3)', of: 'records/s', value: div(rps('export-parquet'), rps('backup-zstd')) },
-    { name: 'export(parquet, from the backup) / backup(zstd 3)', of: 'records/s', value: div(rps('export-from-backup'), rps('backup-zstd')) },
-    { name: 'export(avro) / backup(zstd 3)', of: 'records/s', value: div(rps('export-avro'), rps('backup-zstd')) },
+    { name: 'restore(zstd 1) / restore(gzip 6)', of: 'records/s', value: div(rps('restore-zstd'), rps('restore')) },
+    { name: 'export(parquet) / backup(zstd 1)', of: 'records/s', value: div(rps('export-parquet'), rps('backup-zstd')) },
+    { name: 'export(parquet, from the backup) / backup(zstd 1)', of: 'records/s', value: div(rps('export-from-backup'), rps('backup-zstd')) },
+    { name: 'export(avro) / backup(zstd 1)', of: 'records/s', value: div(rps('export-avro'), rps('backup-zstd')) },
     ...anchorRatios(s),
   ];
 }
