@@ -22,12 +22,11 @@ import { join } from 'node:path';
 import { ANCHOR_CASES, CASE_NAMES, S3_CASES, RESULTS_DIR, SET, SOURCE_NAMESPACE, TARGET_NAMESPACE, readConfig, type AnchorCaseName, type BenchConfig, type CaseName } from './lib/config.js';
 import { findAnchorTools } from './cases/anchor-common.js';
 import { CaseFailed, runChild, stopChildren } from './lib/child.js';
-import { truncateSet, type CaseParams, type CaseResult } from './lib/case-runtime.js';
+import { truncateSet, type CaseParams, type CaseResult, type S3Target } from './lib/case-runtime.js';
 import { generateRecord, recordDataBytes } from './lib/generator.js';
 import { startServerProcess, type ServerProcess } from './lib/server.js';
 import { formatAnchors, formatAnchorTries, formatRatios, formatStartup, formatTable, median, ratios, summarize, type CaseSummary, type StartupFigures } from './lib/summary.js';
 import { PARTITION_COUNT } from '../src/aerospike/types.js';
-import type { S3Target } from './cases/s3-common.js';
 import { startThrottledLink, type ThrottledLink } from './lib/throttled-link.js';
 
 const config = readConfig();

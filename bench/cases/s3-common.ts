@@ -18,22 +18,11 @@
  * (groups x (queueSize + 2) x partSize, docs/storage.md).
  */
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { truncateSet, type CaseParams, type CaseResult } from '../lib/case-runtime.js';
+import { truncateSet, type CaseParams, type CaseResult, type S3Target } from '../lib/case-runtime.js';
 import { AEROBAK_BIN, ensureBuilt, runProcess } from './anchor-common.js';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../../src/storage/s3/config.js';
 
 export type S3Kind = 'backup' | 'restore';
-
-/** Where the S3 cases write: an endpoint, its credentials and a bucket (set by bench/run.ts). */
-export interface S3Target {
-  endpoint: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  bucket: string;
-  /** The key prefix of the backup (written by the backup case, read by the restore). */
-  prefix: string;
-}
 
 /** The bin's environment for this target: the AWS SDK's endpoint, region and credentials. */
 function s3Env(t: S3Target): NodeJS.ProcessEnv {

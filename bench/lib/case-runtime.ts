@@ -7,7 +7,6 @@
 import { holdYoungGeneration } from '../../src/young-generation.js';
 import { Cluster, type ClusterOptions } from '../../src/aerospike/cluster.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { S3Target } from '../cases/s3-common.js';
 
 // As the CLI does before it loads a job (src/cli/main.ts): the young generation held small,
 // so that a case's memory is the product's. Case files import this module before the
@@ -15,6 +14,17 @@ import type { S3Target } from '../cases/s3-common.js';
 holdYoungGeneration();
 
 export const RESULT_MARKER = '@@bench-result ';
+
+/** Where the S3 cases write: an endpoint, its credentials and a bucket (set by bench/run.ts). */
+export interface S3Target {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+  /** The key prefix of the backup (written by the backup case, read by the restore). */
+  prefix: string;
+}
 
 /** What the parent sends to every case. */
 export interface CaseParams {
