@@ -126,8 +126,9 @@ export const MIN_PART_SIZE = 5 * MIB;
  * (queueSize + 2) parts per object (queueSize in flight, the part being gathered from
  * the source, and the copy Buffer.concat makes of it), 32 MiB at 8 MiB x 2. A backup
  * uploads one object per --parallel group, so at the default 4 groups that is 128 MiB
- * and 8 PUTs in flight (as many as the AWS CLI's default 10 requests of 8 MiB). Measured
- * (docs/performance.md, "Memory"): 16 MiB x 4 took a 4M-record backup to S3 to 474 MB.
+ * and 8 PUTs in flight (close to the AWS CLI's default of 10 requests of 8 MiB). Measured
+ * (docs/performance.md, "Results, 2026-12-03 (later)"): 16 MiB x 4 took a 4M-record
+ * backup to S3 to 474 MB, 8 MiB x 2 to 263 MB.
  */
 export const DEFAULT_PART_SIZE = 8 * MIB;
 export const DEFAULT_QUEUE_SIZE = 2;
