@@ -41,7 +41,7 @@ export async function backupCase(p: CaseParams, compress: Compression, level?: n
       storedBytes: summary.bytes,
       ...(level !== undefined ? { level } : {}),
       ...(p.partitions ? { partitions: `${p.partitions.first}-${p.partitions.last}` } : {}),
-      ...(store?.bucket ? { throttleMBps: store.bucket.bytesPerSecond / 1e6, throttledBytes: store.bucket.bytes } : {}),
+      ...(store?.throttled ? { throttleMBps: store.bucket.bytesPerSecond / 1e6, throttledBytes: store.bucket.bytes } : {}),
     },
   });
   // The data phase starts with the first object written (the metadata file, right before

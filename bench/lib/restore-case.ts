@@ -45,7 +45,7 @@ export async function restoreCase(p: CaseParams): Promise<CaseResult> {
       failed: summary.failed,
       files: manifest.files.length,
       mode: 'replace',
-      ...(throttled?.bucket ? { throttleMBps: throttled.bucket.bytesPerSecond / 1e6, throttledBytes: throttled.bucket.bytes } : {}),
+      ...(throttled?.throttled ? { throttleMBps: throttled.bucket.bytesPerSecond / 1e6, throttledBytes: throttled.bucket.bytes } : {}),
     },
   });
   if (summary.read !== manifest.records || summary.written + summary.expired !== summary.read) {

@@ -5,19 +5,17 @@
  * shared by all concurrent uploads and downloads, as they would share a network link,
  * with backpressure kept both ways. Everything else passes through.
  *
- * Without a rate it throttles nothing and only notes when the first write() starts (the
- * backup cases time their data phase from there).
+ * Without a rate it throttles nothing (both sides off: a plain pass-through) and only
+ * notes when the first write() starts (the backup cases time their data phase from there).
  */
-import type { Readable } from 'node:stream';
 import { BandwidthLimitedStore, TokenBucket, type BandwidthSides } from '../../src/storage/bandwidth.js';
-import type { ByteRange, ByteSource, ListOptions, ObjectInfo, ObjectStore, OpenIntent, StoreCapabilities, WriteOptions } from '../../src/storage/types.js';
+import type { ByteSource, ObjectStore, WriteOptions } from '../../src/storage/types.js';
 
-export class ThrottledStore implements ObjectStore {
-  /** Undefined when nothing is throttled (the store only watches). */
-  readonly bucket: TokenBucket | undefined;
+export class ThrottledStore extends BandwidthLimitedStore {
+  /** Whether a rate was given (else `bucket` is never used). */
+  readonly throttled: boolean;
   /** performance.now() of the first write() call. */
   firstWriteAt: number | undefined;
-  readonly #inner: ObjectStore;
 
   constructor(
     inner: ObjectStore,
@@ -26,52 +24,13 @@ export class ThrottledStore implements ObjectStore {
     /** Which direction is slow. */
     sides: Required<BandwidthSides> = { write: true, read: true },
   ) {
-    this.bucket = bytesPerSecond === undefined ? undefined : new TokenBucket(bytesPerSecond);
-    this.#inner = this.bucket ? new BandwidthLimitedStore(inner, this.bucket, sides) : inner;
+    // Without a rate neither side goes through the bucket, so its rate does not matter.
+    super(inner, new TokenBucket(bytesPerSecond ?? 1), bytesPerSecond === undefined ? { write: false, read: false } : sides);
+    this.throttled = bytesPerSecond !== undefined;
   }
 
-  get location(): string {
-    return this.#inner.location;
-  }
-
-  get capabilities(): StoreCapabilities {
-    return this.#inner.capabilities;
-  }
-
-  open(intent: OpenIntent): Promise<void> {
-    return this.#inner.open(intent);
-  }
-
-  write(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
+  override write(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
     this.firstWriteAt ??= performance.now();
-    return this.#inner.write(key, source, options);
-  }
-
-  create(key: string, source: ByteSource, options?: WriteOptions): Promise<number> {
-    return this.#inner.create(key, source, options);
-  }
-
-  read(key: string, range?: ByteRange): Promise<Readable> {
-    return this.#inner.read(key, range);
-  }
-
-  stat(key: string): Promise<ObjectInfo | null> {
-    return this.#inner.stat(key);
-  }
-
-  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
-    return this.#inner.list(prefix, options);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.#inner.delete(key);
-  }
-
-  removeUnfinished(prefix: string): Promise<number> {
-    return this.#inner.removeUnfinished(prefix);
-  }
-
-  deleteMany(keys: readonly string[]): Promise<void> {
-    return this.#inner.deleteMany(keys);
+    return super.write(key, source, options);
   }
 }
