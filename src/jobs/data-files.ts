@@ -171,44 +171,42 @@ class Meter extends Transform {
 }
 
 /**
- * The Meter of a data file being written: counts the stored bytes and hashes them on the
- * process's SHA-256 thread (sha256-thread.ts), off the backup's main thread; in-thread when
- * there is none. A chunk is passed on once the thread has its copy (or waits for a free
- * slot: backpressure).
+ * A Meter that hashes on the process's SHA-256 thread (sha256-thread.ts), off the backup's
+ * main thread: what a data file being written uses when there is one. A chunk is passed on
+ * once the thread has its copy (or waits for a free slot: backpressure).
  */
-class WriteMeter extends Transform {
+class ThreadMeter extends Transform {
   bytes = 0;
-  readonly #thread = Sha256Thread.shared();
-  readonly #id = this.#thread?.open();
-  readonly #hash = this.#thread ? undefined : createHash('sha256');
+  readonly #id: number;
   #digested = false;
 
-  constructor() {
+  constructor(private readonly thread: Sha256Thread) {
     super({ highWaterMark: METER_HIGH_WATER_MARK });
+    this.#id = thread.open();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.#hash) {
-      this.#hash.update(chunk);
-      callback(null, chunk);
-      return;
-    }
-    this.#thread!.update(this.#id!, chunk).then(() => callback(null, chunk), callback);
+    this.thread.update(this.#id, chunk).then(() => callback(null, chunk), callback);
   }
 
   /** The SHA-256 of everything that passed, lowercase hex. Call once, after the end. */
   sha256(): Promise<string> {
     this.#digested = true;
-    return this.#hash ? Promise.resolve(this.#hash.digest('hex')) : this.#thread!.digest(this.#id!);
+    return this.thread.digest(this.#id);
   }
 
   // A file torn down (destroyed with a reason) is never digested: drop its state. A clean
   // end destroys the stream too (autoDestroy), before close() asks for the digest.
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (error && !this.#digested) this.#thread?.discard(this.#id!);
+    if (error && !this.#digested) this.thread.discard(this.#id);
     callback(error);
   }
+}
+
+/** The meter of a data file being written: on the SHA-256 thread when there is one. */
+function meterFor(thread: Sha256Thread | undefined): Meter | ThreadMeter {
+  return thread ? new ThreadMeter(thread) : new Meter();
 }
 
 /** A Writable that drops what it is given: the end of a chain read only for its checks or side effects. */
@@ -237,7 +235,7 @@ class OutputFile {
   readonly #compressor: Compressor | undefined;
   /** Encrypts what the compressor (or the head) produces, for an encrypted backup. */
   readonly #encryptor: (Transform & { bytesIn?: number }) | undefined;
-  readonly #meter = new WriteMeter();
+  readonly #meter: Meter | ThreadMeter = meterFor(Sha256Thread.shared());
   /** Writes not yet taken by the head of the chain, oldest first. */
   readonly #inFlight: Promise<void>[] = [];
   /** Rejects of the steps being waited for (see the constructor), and how the chain ended. */
