@@ -52,16 +52,28 @@ export interface ChaosEnv {
 
 const exec = promisify(execFile);
 
+/**
+ * A test-server cluster behind one Toxiproxy proxy per node. The nodes' ports are picked
+ * free before the server binds them, so another process (a parallel test file) can take
+ * one in between: on EADDRINUSE the ports are picked again and the proxies pointed at them.
+ */
 async function proxiedCluster(toxi: Toxiproxy, name: string, nodes: number): Promise<ProxiedCluster> {
-  const ports: number[] = [];
   const proxies: ToxiProxy[] = [];
-  for (let i = 0; i < nodes; i++) {
-    const port = await freePort();
-    ports.push(port);
-    proxies.push(await toxi.proxy(`${name}${i}`, `127.0.0.1:${port}`));
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < nodes; i++) {
+      const port = await freePort();
+      ports.push(port);
+      if (proxies[i]) await proxies[i]!.setUpstream(`127.0.0.1:${port}`);
+      else proxies.push(await toxi.proxy(`${name}${i}`, `127.0.0.1:${port}`));
+    }
+    try {
+      const server = await startTestServer({ nodes, ports, announce: proxies.map((p) => p.address) });
+      return { server, proxies, hosts: proxies.map((p) => p.address).join(',') };
+    } catch (error) {
+      if (attempt >= 5 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
   }
-  const server = await startTestServer({ nodes, ports, announce: proxies.map((p) => p.address) });
-  return { server, proxies, hosts: proxies.map((p) => p.address).join(',') };
 }
 
 export async function startChaosEnv(opts: { tmpfsBytes?: number } = {}): Promise<ChaosEnv> {
